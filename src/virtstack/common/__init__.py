@@ -1,0 +1,1 @@
+"""What two layers truly share: atomic file writes, logging set-up."""

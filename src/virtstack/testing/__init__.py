@@ -1,0 +1,1 @@
+"""Helpers shared by tests, benchmarks and the demo: the tiny guest, conformance scoring."""

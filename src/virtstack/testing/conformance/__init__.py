@@ -1,0 +1,1 @@
+"""Conformance scoring against libvirt's golden data: `python -m virtstack.testing.conformance KIND DIR`."""
