@@ -22,27 +22,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The guest kernel: only vmlinuz and the few modules the test guest loads, extracted from Debian's
-# linux-image-cloud-amd64 (installing the package would run initramfs hooks for nothing).
-CACHE="${VIRTSTACK_CACHE:-$HOME/.cache/virtstack}"
-KDIR="$CACHE/kernel"
-if ! ls "$KDIR"/boot/vmlinuz-* >/dev/null 2>&1; then
-    log "fetching the Debian cloud kernel into $KDIR"
-    tmp=$(mktemp -d)
-    # apt-get download writes into the current directory; _apt needs to be able to write there.
-    chmod 0777 "$tmp"
-    pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    if [ -z "$pkg" ]; then
-        as_root apt-get update -qq
-        pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    fi
-    (cd "$tmp" && apt-get download -qq "$pkg")
-    mkdir -p "$KDIR.part"
-    dpkg -x "$tmp"/*.deb "$KDIR.part"
-    rm -rf "$tmp" "$KDIR"
-    mv "$KDIR.part" "$KDIR"
-fi
-
 # The project's virtualenv, on the system Python so the real libvirt-python (python3-libvirt) imports.
 if [ ! -x .venv/bin/python ]; then
     log "creating .venv"
@@ -56,4 +35,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q -e '.[dev]' >.venv/pip.log 2>&1 || { cat .venv/pip.log; exit 1; }
     touch "$stamp"
 fi
+# The test guest: Debian's cloud kernel (extracted, not installed) and the busybox initramfs.
+.venv/bin/python -m virtstack.testing.guest --prepare >/dev/null
 log "ready"
