@@ -37,7 +37,7 @@ def test_command_line_refuses_quotes(guest: Guest) -> None:
 
 def _start(guest: Guest, tmp_path: Path, run: str | None = None) -> tuple[subprocess.Popen[bytes], Path, Path]:
     log, qmp = tmp_path / "serial.log", tmp_path / "qmp.sock"
-    argv = qemu_argv(guest, run=run) + ["-serial", f"file:{log}", "-qmp", f"unix:{qmp},server=on,wait=off"]
+    argv = [*qemu_argv(guest, run=run), "-serial", f"file:{log}", "-qmp", f"unix:{qmp},server=on,wait=off"]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL), log, qmp
 
 
