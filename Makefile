@@ -10,7 +10,7 @@ run: setup
 	@$(PY) -m virtstack run
 
 lint: setup
-	@.venv/bin/ruff check src tests bench
+	@.venv/bin/ruff check src tests $(wildcard bench)
 
 typecheck: setup
 	@.venv/bin/mypy
