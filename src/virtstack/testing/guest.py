@@ -39,11 +39,16 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-# Power off on the ACPI power button: watch only the input devices that are power buttons.
+# Power off on the ACPI power button. The devices are opened here, before the marker, so a button
+# press that follows the marker cannot reach evdev before anyone listens.
+fd=3
 for ev in /sys/class/input/event*; do
     [ -e "$ev/device/name" ] || continue
     case "$(cat "$ev/device/name")" in
-        *"Power Button"*) (head -c 1 "/dev/input/${ev##*/}" >/dev/null && { echo "VIRTSTACK-GUEST-POWEROFF"; poweroff -f; }) & ;;
+        *"Power Button"*)
+            eval "exec $fd<\"/dev/input/${ev##*/}\""
+            (head -c 1 <&$fd >/dev/null && { echo "VIRTSTACK-GUEST-POWEROFF"; poweroff -f; }) &
+            fd=$((fd + 1)) ;;
     esac
 done
 read up _ </proc/uptime
