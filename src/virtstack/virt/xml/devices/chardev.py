@@ -1,0 +1,116 @@
+"""Character devices: <serial>, <console>, <channel>, <parallel> share one source/target scheme."""
+# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from virtstack.virt.xml.base import ONOFF, UINT, Ctx, XMLModel, attr, cattr, child, children, enum
+from virtstack.virt.xml.devices.address import Address, Alias
+
+CHR_TYPES = (
+    "null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix", "spicevmc", "spiceport",
+    "nmdm", "qemu-vdagent", "dbus",
+)
+
+
+@dataclass
+class Clipboard(XMLModel):
+    TAG = "clipboard"
+    copypaste: str | None = attr("copypaste", enum("yes", "no"))
+
+
+@dataclass
+class Mouse(XMLModel):
+    TAG = "mouse"
+    mode: str | None = attr("mode", enum("server", "client"))
+
+
+@dataclass
+class ChrSource(XMLModel):
+    """One <source>; udp has two (bind and connect)."""
+
+    TAG = "source"
+    mode: str | None = attr("mode", enum("bind", "connect"))
+    path: str | None = attr("path")
+    host: str | None = attr("host")
+    service: str | None = attr("service")
+    channel: str | None = attr("channel")
+    append: bool | None = attr("append", ONOFF)
+    tls: str | None = attr("tls", enum("yes", "no"))
+    clipboard: Clipboard | None = child("clipboard", Clipboard)
+    mouse: Mouse | None = child("mouse", Mouse)
+
+
+@dataclass
+class ChrTarget(XMLModel):
+    """<target type port|name|address>; serials carry a <model name>."""
+
+    TAG = "target"
+    type: str | None = attr("type")
+    name: str | None = attr("name")
+    state: str | None = attr("state", enum("connected", "disconnected"), live=True)
+    address: str | None = attr("address")
+    port: int | None = attr("port", UINT)
+    model: str | None = cattr("model", "name")
+
+
+@dataclass
+class Log(XMLModel):
+    TAG = "log"
+    file: str | None = attr("file")
+    append: bool | None = attr("append", ONOFF)
+
+
+@dataclass
+class CharDev(XMLModel):
+    """Fields common to every character device."""
+
+    type: str | None = attr(
+        "type", enum(*CHR_TYPES, error="unknown type presented to host for character device: {}")
+    )
+    tty: str | None = attr("tty", live=True)
+    sources: list[ChrSource] = children("source", ChrSource)
+    protocol: str | None = cattr("protocol", "type")
+    log: Log | None = child("log", Log)
+    target: ChrTarget | None = child("target", ChrTarget)
+    alias: Alias | None = child("alias", Alias)
+    address: Address | None = child("address", Address)
+
+    def validate(self) -> None:
+        if self.type is None:
+            self.type = "pty"
+        if self.type == "tcp" and self.protocol is None:
+            self.protocol = "raw"
+
+    def to_element(self, ctx: Ctx, tag: str | None = None) -> etree._Element | None:
+        el = super().to_element(ctx, tag)
+        if el is not None and ctx.inactive and self.type == "pty":
+            for src in el.findall("source"):
+                el.remove(src)  # the pty path is chosen by QEMU at start: runtime state
+        if el is not None and self.type != "tcp":
+            for proto in el.findall("protocol"):
+                el.remove(proto)  # libvirt keeps <protocol> only for TCP character devices
+        return el
+
+
+@dataclass
+class Serial(CharDev):
+    TAG = "serial"
+
+
+@dataclass
+class Console(CharDev):
+    TAG = "console"
+
+
+@dataclass
+class Channel(CharDev):
+    TAG = "channel"
+
+
+@dataclass
+class Parallel(CharDev):
+    TAG = "parallel"
