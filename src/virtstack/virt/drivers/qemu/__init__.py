@@ -1,0 +1,1 @@
+"""The QEMU driver: capabilities, definition -> argv, process lifecycle over QMP, on-disk state."""
