@@ -1,0 +1,112 @@
+"""The QEMU driver's one doorway to the domain model: parse + QEMU defaults, format, the fields it reads.
+
+Keeping every use of `DomainDef` and of the argv builder here means driver and process code never
+depend on the model's field layout, and a change there is absorbed in one small module.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import uuid as uuidlib
+from typing import Any, cast
+
+from virtstack.virt.drivers.qemu import command
+from virtstack.virt.drivers.qemu.capabilities import QemuCaps
+from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
+from virtstack.virt.drivers.qemu.config import QemuDriverConfig
+from virtstack.virt.drivers.qemu.defaults import apply_qemu_defaults
+from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
+from virtstack.virt.xml.capabilities import build_capabilities, format_capabilities, host_facts
+from virtstack.virt.xml.devices.chardev import ChrSource
+from virtstack.virt.xml.domain import DomainDef, format_domain, parse_domain
+
+Error = error_factory(ErrorDomain.QEMU)
+
+
+def parse_config(xml: str, caps: QemuCaps) -> DomainDef:
+    """An incoming definition (define/createXML): parse, generic checks, QEMU post-parse defaults."""
+    defn = parse_domain(xml)
+    if defn.uuid is None:
+        defn.uuid = uuidlib.uuid4()  # libvirt generates one when the XML has none
+    if defn.type not in ("qemu", "kvm"):
+        raise Error(
+            ErrorCode.CONFIG_UNSUPPORTED,
+            f"Emulator '{emulator(defn) or ''}' does not support virt type '{defn.type}'",
+        )
+    apply_qemu_defaults(defn, cast(Any, caps))  # QemuCaps satisfies defaults.CapsLike at run time
+    return defn
+
+
+def parse_status_xml(xml: str) -> DomainDef:
+    """A live definition saved in a status file: defaults were applied before it was written."""
+    defn = parse_domain(xml)
+    defn.id = None
+    return defn
+
+
+def live_copy(defn: DomainDef) -> DomainDef:
+    """The definition a run starts from: a copy, so editing the persistent one leaves it alone."""
+    return copy.deepcopy(defn)
+
+
+def format_xml(defn: DomainDef, *, inactive: bool = False, secure: bool = False, domain_id: int = -1) -> str:
+    shown = dataclasses.replace(defn, id=domain_id if domain_id > 0 and not inactive else None)
+    return format_domain(shown, inactive=inactive, secure=secure)
+
+
+def build_command(defn: DomainDef, caps: QemuCaps, config: QemuDriverConfig, runtime: RuntimeContext) -> QemuCommand:
+    return command.build_command(defn, caps, config, runtime)
+
+
+def xml_to_native(xml: str, caps: QemuCaps, config: QemuDriverConfig) -> str:
+    """`virsh domxml-to-native qemu-argv`: one shell line, environment first."""
+    return command.xml_to_native(xml, caps, config).to_shell_line()
+
+
+def capabilities_xml(caps: QemuCaps, *, kvm_usable: bool) -> str:
+    """`virsh capabilities`: this host and the guests the emulator runs (type kvm only if usable)."""
+    return format_capabilities(build_capabilities(cast(Any, caps), host_facts(kvm_usable=kvm_usable)))
+
+
+def record_ptys(defn: DomainDef, ptys: dict[str, str]) -> None:
+    """Show the ptys QEMU allocated in the live definition, as libvirt does (source path, console tty)."""
+    for index, serial in enumerate(defn.devices.serials):
+        path = ptys.get(f"charserial{index}")
+        if serial.type == "pty" and path:
+            serial.sources = [ChrSource(path=path)]
+    for index, console in enumerate(defn.devices.consoles):
+        on_serial = console.target is None or console.target.type in (None, "serial")
+        port = console.target.port if console.target is not None and console.target.port is not None else 0
+        path = ptys.get(f"charserial{port}") if on_serial else ptys.get(f"charconsole{index}")
+        if console.type == "pty" and path:
+            console.tty = path
+            console.sources = [ChrSource(path=path)]
+
+
+def lifecycle_actions(defn: DomainDef) -> tuple[str, str]:
+    """(on_poweroff, on_reboot) with libvirt's defaults."""
+    return defn.on_poweroff or "destroy", defn.on_reboot or "restart"
+
+
+def memory_kib(defn: DomainDef) -> tuple[int, int]:
+    """(maximum, current) memory in KiB."""
+    maximum = defn.memory_kib or 0
+    return maximum, defn.current_memory_kib or maximum
+
+
+def vcpus(defn: DomainDef) -> int:
+    return defn.vcpus
+
+
+def os_type(defn: DomainDef) -> str:
+    os_type = defn.os.type if defn.os else None
+    return (os_type.value if os_type is not None else None) or "hvm"
+
+
+def virt_type(defn: DomainDef) -> str:
+    return defn.type or "qemu"
+
+
+def emulator(defn: DomainDef) -> str | None:
+    return getattr(defn.devices, "emulator", None)
