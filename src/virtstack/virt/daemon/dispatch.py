@@ -1,0 +1,157 @@
+"""Table-driven dispatch of remote procedures to driver methods, converting XDR values both ways.
+
+A procedure `REMOTE_PROC_X_Y` calls the driver's `x_y` coroutine with the argument struct's fields in
+order (handles become `DomainRef`, uuids `uuid.UUID`); the method's result fills the reply struct:
+one field takes the value itself, several take a tuple, dataclass or dict in field order. Python
+values are adapted to the wire (DomainRef -> remote_nonnull_domain, UUID -> 16 bytes, str -> C char
+array, bool -> int). So adding a procedure means implementing a driver method, nothing else.
+Wire-level duplicates that differ only by a flags argument map to one method (`ALIASES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuidlib
+from collections.abc import Mapping
+from typing import Any
+
+from virtstack.virt.drivers.base import DomainRef, unsupported
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
+from virtstack.virt.rpc import xdr
+from virtstack.virt.rpc.protocol import Procedure, xdr_type
+
+#: procedures whose method is another procedure's (libvirt keeps both forever; our drivers take flags once)
+ALIASES: dict[str, str] = {
+    "DOMAIN_UNDEFINE_FLAGS": "domain_undefine",
+    "DOMAIN_DESTROY_FLAGS": "domain_destroy",
+    "DOMAIN_SHUTDOWN_FLAGS": "domain_shutdown",
+    "DOMAIN_CREATE_WITH_FLAGS": "domain_create",
+    "DOMAIN_DEFINE_XML_FLAGS": "domain_define_xml",
+}
+
+# acronyms libvirt's API names keep upper-case (virConnectDomainXMLToNative, virDomainLookupByUUID)
+_ACRONYMS = {"xml": "XML", "uuid": "UUID", "id": "ID", "cpu": "CPU", "os": "OS", "dhcp": "DHCP", "mac": "MAC",
+             "pm": "PM", "numa": "Numa", "fs": "FS", "iothread": "IOThread", "vcpus": "Vcpus"}  # fmt: skip
+
+
+def api_name(proc: Procedure) -> str:
+    """libvirt's public API name for a procedure: DOMAIN_GET_XML_DESC -> virDomainGetXMLDesc."""
+    words = proc.name.lower().split("_")
+    if words[0] not in ("connect", "domain", "network", "storage", "node", "interface", "secret", "nwfilter"):
+        words.insert(0, "connect")
+    return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in words)
+
+
+def api_error_domain(proc: Procedure) -> int:
+    """VIR_FROM_THIS of the libvirt source file that holds the procedure's public API (libvirt-domain.c
+    reports VIR_FROM_DOMAIN, libvirt-network.c VIR_FROM_NETWORK, ...; libvirt-host.c VIR_FROM_NONE)."""
+    for word, domain in (
+        ("DOMAIN", ErrorDomain.DOMAIN),
+        ("NETWORK", ErrorDomain.NETWORK),
+        ("STORAGE", ErrorDomain.STORAGE),
+    ):
+        if word in proc.name.split("_"):
+            return domain
+    return ErrorDomain.NONE
+
+
+def _unwrap(t: xdr.XdrType) -> xdr.XdrType:
+    while isinstance(t, xdr.Ref):
+        t = t.target
+    return t
+
+
+def _domain_type() -> xdr.XdrType:
+    return _unwrap(xdr_type("remote_nonnull_domain"))
+
+
+def domain_to_wire(ref: DomainRef) -> dict[str, Any]:
+    """A DomainRef as remote_nonnull_domain."""
+    return {"name": ref.name, "uuid": ref.uuid.bytes, "id": ref.id}
+
+
+def domain_from_wire(value: Mapping[str, Any]) -> DomainRef:
+    return DomainRef(value["name"], uuidlib.UUID(bytes=value["uuid"]), value["id"])
+
+
+def _arg_from_wire(t: xdr.XdrType, value: Any) -> Any:
+    t = _unwrap(t)
+    if t is _domain_type():
+        return domain_from_wire(value)
+    if isinstance(t, xdr.Optional) and value is not None:
+        return _arg_from_wire(t.elem, value)
+    if isinstance(t, xdr.FixedOpaque) and t.size == 16:
+        return uuidlib.UUID(bytes=value)
+    return value
+
+
+def args_from_wire(proc: Procedure, value: Any) -> list[Any]:
+    """The driver method's positional arguments for a decoded argument struct."""
+    t = _unwrap(proc.args)
+    if isinstance(t, xdr.Struct):
+        return [_arg_from_wire(ftype, value[fname]) for fname, ftype in t.fields]
+    return []
+
+
+def _to_wire(t: xdr.XdrType, value: Any) -> Any:
+    t = _unwrap(t)
+    if isinstance(value, DomainRef):
+        return domain_to_wire(value)
+    if isinstance(value, uuidlib.UUID):
+        return value.bytes
+    if isinstance(t, xdr.VarArray | xdr.FixedArray) and isinstance(value, str):
+        chars = [*value.encode(), 0]  # a C string: libvirt sends the terminating NUL
+        if isinstance(t, xdr.FixedArray):
+            chars = (chars + [0] * t.size)[: t.size]
+        return chars
+    if isinstance(t, xdr.VarArray | xdr.FixedArray):
+        return [_to_wire(t.elem, v) for v in value]
+    if isinstance(t, xdr.Optional):
+        return None if value is None else _to_wire(t.elem, value)
+    if isinstance(t, xdr.Struct):
+        return ret_to_wire(t, value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def ret_to_wire(t: xdr.XdrType, value: Any) -> Any:
+    """Fill struct `t` from a driver result (value, tuple, dataclass or dict)."""
+    t = _unwrap(t)
+    if not isinstance(t, xdr.Struct):
+        return None if t is xdr.VOID else _to_wire(t, value)
+    if t is _domain_type():
+        return domain_to_wire(value)
+    names = [f for f, _ in t.fields]
+    if isinstance(value, Mapping):
+        items = [value[n] for n in names]
+    elif len(names) == 1:
+        items = [value]
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        items = list(value)
+    if len(items) != len(names):
+        raise VirtError(ErrorCode.INTERNAL_ERROR, f"driver result does not fit {t.name}", ErrorDomain.RPC)
+    return {fname: _to_wire(ftype, v) for (fname, ftype), v in zip(t.fields, items, strict=True)}
+
+
+def method_for(driver: object, proc: Procedure) -> Any:
+    """The bound driver method for `proc`, or raise VIR_ERR_NO_SUPPORT with libvirt's API name."""
+    name = ALIASES.get(proc.name, proc.method)
+    method = getattr(driver, name, None)
+    if method is None or not callable(method):
+        raise unsupported(api_name(proc), api_error_domain(proc))
+    return method
+
+
+async def call_driver(driver: object, proc: Procedure, value: Any) -> bytes:
+    """Call the driver with the decoded argument struct `value`; return the encoded reply payload."""
+    method = method_for(driver, proc)
+    args = args_from_wire(proc, value)
+    if proc.name in ("DOMAIN_UNDEFINE", "DOMAIN_DESTROY", "DOMAIN_SHUTDOWN", "DOMAIN_CREATE"):
+        args.append(0)  # the flag-less variants: flags = 0
+    result = await method(*args)
+    if _unwrap(proc.ret) is xdr.VOID:
+        return b""
+    return proc.encode_ret(ret_to_wire(proc.ret, result))
