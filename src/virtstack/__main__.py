@@ -26,12 +26,15 @@ def run_demo_guest() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="virtstack", description="The virtstack all-in-one entry point.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the main job (the demo guest for now)")
+    sub.add_parser("run", help="the main job: virtstackd with the demo guest defined and running")
+    sub.add_parser("guest", help="boot the demo guest under plain QEMU with its console on this terminal")
     args = parser.parse_args(argv)
+    os.environ.setdefault("VIRTSTACK_LOG", "warning")
     if args.command == "run":
-        os.environ.setdefault("VIRTSTACK_LOG", "warning")
-        return run_demo_guest()
-    return 2
+        from virtstack.demo import run_stack
+
+        return run_stack()
+    return run_demo_guest()
 
 
 if __name__ == "__main__":
