@@ -101,6 +101,7 @@ class Spec:
     live: bool = False  # runtime-only: formatted only for live XML
     required: bool = False
     secret: bool = False  # formatted only with the secure flag (passwords)
+    strip: bool = True  # ctext: surrounding whitespace dropped (libvirt keeps it for a few, e.g. disk <serial>)
 
 
 def _meta(spec: Spec, default: Any = None, factory: Any = None) -> Any:
@@ -137,9 +138,9 @@ def children(tag: str, model: Any) -> Any:
     return _meta(Spec("children", tag, model=model), factory=list)
 
 
-def ctext(tag: str, conv: Conv = STR, *, live: bool = False) -> Any:
+def ctext(tag: str, conv: Conv = STR, *, live: bool = False, strip: bool = True) -> Any:
     """A sub-element holding just text."""
-    return _meta(Spec("ctext", tag, conv, live=live), None)
+    return _meta(Spec("ctext", tag, conv, live=live, strip=strip), None)
 
 
 def ctexts(tag: str, conv: Conv = STR) -> Any:
@@ -269,7 +270,8 @@ class XMLModel:
                     kwargs[fname] = _model(spec, cls).from_element(sub)
                 elif spec.kind == "ctext":
                     _no_extra(sub, extra.get(spec.name, set()), set())
-                    kwargs[fname] = _conv_text(spec.conv, (sub.text or "").strip(), spec.name)
+                    text = sub.text or ""
+                    kwargs[fname] = _conv_text(spec.conv, text.strip() if spec.strip else text, spec.name)
                 elif spec.kind == "cattr":
                     _no_extra(sub, {spec.sub}, set())
                     v = sub.get(spec.sub)

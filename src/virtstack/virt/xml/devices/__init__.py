@@ -1,5 +1,4 @@
 """Device models of the domain XML, one element family a module; `Devices` is the <devices> element."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

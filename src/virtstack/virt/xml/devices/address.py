@@ -1,6 +1,5 @@
 """Device <address>: PCI, drive, virtio-serial, USB, ISA, CCID ... and the shared <alias>/<boot>/<acpi> bits."""
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,4 @@
 """Character devices: <serial>, <console>, <channel>, <parallel> share one source/target scheme."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """<controller>: USB, IDE, SATA, SCSI, virtio-serial, PCI topology (roots, bridges, root ports)."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """<disk>: block devices (disk, cdrom, floppy, lun) with their source chain, driver and target."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 
@@ -148,7 +147,7 @@ class Disk(XMLModel):
     readonly: bool = flag("readonly")
     shareable: bool = flag("shareable")
     transient: bool = flag("transient")
-    serial: str | None = ctext("serial")
+    serial: str | None = ctext("serial", strip=False)  # libvirt keeps its spaces
     wwn: str | None = ctext("wwn")
     vendor: str | None = ctext("vendor")
     product: str | None = ctext("product")

@@ -1,5 +1,4 @@
 """<graphics>: VNC, SPICE, SDL, egl-headless, dbus displays with their listen addresses."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

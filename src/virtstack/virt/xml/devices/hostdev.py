@@ -1,6 +1,5 @@
 """Pass-through and sharing devices: <hostdev>, <filesystem>, <redirdev>, <hub>."""
 
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 from __future__ import annotations
 
 from dataclasses import dataclass

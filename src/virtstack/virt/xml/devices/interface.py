@@ -1,5 +1,4 @@
 """<interface>: guest NICs of every type, with MAC, model, driver, ROM and addressing."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Storage sources (<source> of disks, nvram and backing stores) and their auth/encryption parts."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """<video>: the display adapter model (cirrus, vga, qxl, virtio, ...) and its memory sizes."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The domain XML: `DomainDef` plus `parse_domain` / `format_domain` in libvirt's format."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The <clock> element and its timers."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

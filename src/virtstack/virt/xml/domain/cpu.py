@@ -1,5 +1,4 @@
 """The <cpu> element: mode, model, topology, features and guest NUMA cells."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The <features> element: ACPI/APIC/PAE flags, Hyper-V enlightenments, SMM and friends."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

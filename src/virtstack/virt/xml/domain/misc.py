@@ -1,5 +1,4 @@
 """Small top-level domain elements: <vcpu>, <pm>, lifecycle actions, CPU set bitmaps."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The <os> element: guest type/arch/machine, boot order, firmware, direct kernel boot."""
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Resource tuning elements: <blkiotune>, <memtune>, <memoryBacking>, <iothreads>, <cputune>, <numatune>."""
 
-# ruff: noqa: RUF009 - attr()/child()/... are dataclasses.field() wrappers declaring the XML mapping
 from __future__ import annotations
 
 from dataclasses import dataclass
