@@ -32,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("VIRTSTACK_LOG", "warning")
     if args.command == "run":
         from virtstack.demo import run_stack
+        from virtstack.virt.errors import VirtError
 
-        return run_stack()
+        try:
+            return run_stack()
+        except (VirtError, RuntimeError, TimeoutError) as e:
+            print(f"virtstack: error: {e}", file=sys.stderr)
+            return 1
     return run_demo_guest()
 
 

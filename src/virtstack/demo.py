@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -25,11 +26,31 @@ DEMO_NAME = "demo"
 
 
 def run_dir() -> Path:
-    """Where the demo keeps its socket and state: short enough for a unix socket path."""
-    base = os.environ.get("VIRTSTACK_RUN_DIR") or f"/tmp/virtstack-demo-{os.getuid()}"
-    path = Path(base)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    """Where the demo keeps its socket and state: short enough for a unix socket path, and ours alone.
+
+    Root gets /run/virtstack-demo; others $XDG_RUNTIME_DIR/virtstack-demo (or /tmp/virtstack-demo-UID).
+    A directory that exists but is a symlink, is owned by someone else or is open to others is refused:
+    its configs would be started as this user's guests.
+    """
+    override = os.environ.get("VIRTSTACK_RUN_DIR")
+    if override:
+        base = Path(override)
+    elif os.getuid() == 0:
+        base = Path("/run/virtstack-demo")
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        base = Path(os.environ["XDG_RUNTIME_DIR"]) / "virtstack-demo"
+    else:
+        base = Path(f"/tmp/virtstack-demo-{os.getuid()}")
+    try:
+        base.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    info = base.lstat()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise RuntimeError(f"{base} is not a plain directory; refusing to use it")
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{base} must be owned by uid {os.getuid()} with mode 0700; refusing to use it")
+    return base
 
 
 def _wait_for_socket(sock: Path, daemon: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -43,15 +64,17 @@ def _wait_for_socket(sock: Path, daemon: subprocess.Popen[bytes], timeout: float
 
 
 def _start_demo_guest(conn: Connection, serial_log: Path) -> None:
-    """Define the demo guest (again, so its XML is current) and start it unless it already runs."""
-    xml = domain_xml(DEMO_NAME, build_guest(), domain_type=choose_domain_type(), serial_log=serial_log)
+    """Define the demo guest (again, keeping its uuid, so its XML is current) and start it afresh."""
+    uuid: str | None = None
     try:
         existing = conn.lookup_by_name(DEMO_NAME)
+        uuid = existing.uuid_string()
         if existing.is_active():
             existing.destroy()
     except VirtError as e:
         if e.code != ErrorCode.NO_DOMAIN:
             raise
+    xml = domain_xml(DEMO_NAME, build_guest(), uuid=uuid, domain_type=choose_domain_type(), serial_log=serial_log)
     serial_log.unlink(missing_ok=True)
     conn.define_xml(xml).create()
 
@@ -64,6 +87,8 @@ def run_stack() -> int:
     daemon = subprocess.Popen(
         [sys.executable, "-m", "virtstack.virt.daemon", "--socket", str(sock), "--state-dir", str(state)],
         stdin=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C at the terminal reaches only us, and we stop the guest before it.
+        start_new_session=True,
     )
     stopping = False
 

@@ -29,7 +29,7 @@ def test_real_probe_runs_the_loop_and_reports_consistently() -> None:
     assert result.iterations >= 1000 and result.exits >= 10
     assert result.iterations_per_second == pytest.approx(1e9 / result.loop_ns)
     assert result.fast == (result.loop_ns <= FAST_LOOP_NS and result.exit_ns <= FAST_EXIT_NS)
-    assert wall < probe_mod.DEFAULT_TIMEOUT_S + 0.5
+    assert wall < probe_mod.DEFAULT_TIMEOUT_S + 2.0  # the hard bound holds (slack for a loaded machine)
     print(result.summary())
 
 
@@ -76,7 +76,7 @@ def test_caller_is_released_after_the_timeout_even_if_kvm_hangs(monkeypatch: pyt
     start = time.monotonic()
     result = probe("/dev/null", timeout_s=0.2)
     release.set()
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 3.0  # returned long before the hung run (10 s) would have
     assert not result.usable and "did not finish within 0.2 s" in result.reason
 
 

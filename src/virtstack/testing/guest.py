@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -99,9 +100,11 @@ def fetch_kernel(root: Path | None = None) -> Path:
         return found[-1]
     package = _kernel_image_package()
     with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o777)  # apt-get download drops privileges to _apt, which must write here
+        _let_apt_write(Path(tmp))
         subprocess.run(["apt-get", "download", "-qq", package], cwd=tmp, check=True)
-        debs = list(Path(tmp).glob("*.deb"))
+        debs = list(Path(tmp).glob(f"{package}_*.deb"))
+        if len(debs) != 1:
+            raise RuntimeError(f"apt-get download {package} left {len(debs)} matching packages in {tmp}")
         partial = root.with_name(root.name + ".part")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -109,6 +112,18 @@ def fetch_kernel(root: Path | None = None) -> Path:
         shutil.rmtree(root, ignore_errors=True)
         partial.rename(root)
     return sorted(root.glob("boot/vmlinuz-*"))[-1]
+
+
+def _let_apt_write(directory: Path) -> None:
+    """apt-get download drops privileges to `_apt`: hand it the directory (and no one else)."""
+    if os.getuid() != 0:
+        return
+    try:
+        apt_uid = pwd.getpwnam("_apt").pw_uid
+    except KeyError:
+        return
+    os.chown(directory, apt_uid, -1)
+    os.chmod(directory, 0o700)
 
 
 def _kernel_image_package() -> str:
