@@ -11,31 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from virtstack.virt.client.testservers import (
+from virtstack.testing.servers import (
     PrivateLibvirtd,
     PrivateVirtstackd,
-    start_libvirtd,
     start_virtstackd,
-    unavailable_reason,
 )
 
 #: where test:///default lives: a real libvirtd, our virtstackd, or inside each tool (no daemon: virsh
 #: runs libvirt's test driver in-process, vsh runs virtstackd's server in-process)
 SERVERS = ["libvirtd", "virtstackd", "in-process"]
 IN_PROCESS = "test:///default"
-
-
-@pytest.fixture(scope="session")
-def libvirtd() -> Iterator[PrivateLibvirtd]:
-    """A real libvirtd 9.0 in its own mount namespace; its test:///default needs no QEMU."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"real libvirtd unavailable: {reason}")
-    daemon = start_libvirtd()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from vshdiff import explain, virsh, vsh
 
 from virtstack.testing.guest import Guest, domain_xml
-from virtstack.virt.client.testservers import PrivateLibvirtd
+from virtstack.testing.servers import PrivateLibvirtd
 
 UUID = "3b9f5d0e-1d6a-4a53-9f62-0e4c1c2b7a55"
 TEST_TYPE = "<domain type='test'><name>t</name><memory>65536</memory><os><type>hvm</type></os></domain>\n"

@@ -30,7 +30,9 @@ class Result:
 
 def run(program: list[str], args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
     proc = subprocess.run(
-        [*program, *args], capture_output=True, text=True, timeout=60, cwd=cwd, stdin=subprocess.DEVNULL,
+        # surrogateescape both ways: arguments and output may hold bytes that are not UTF-8
+        [*program, *args], capture_output=True, text=True, errors="surrogateescape", timeout=60, cwd=cwd,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -9,26 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from virtstack.virt.client.testservers import (
+from virtstack.testing.servers import (
     PrivateLibvirtd,
     PrivateVirtstackd,
-    start_libvirtd,
     start_virtstackd,
-    unavailable_reason,
 )
-
-
-@pytest.fixture(scope="session")
-def libvirtd() -> Iterator[PrivateLibvirtd]:
-    """A real libvirtd 9.0 in its own mount namespace; its test:///default needs no QEMU."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"real libvirtd unavailable: {reason}")
-    daemon = start_libvirtd()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture(scope="module")

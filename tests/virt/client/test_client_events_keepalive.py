@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from virtstack.virt.client import AsyncConnection, CloseReason, VirtError, connect
-from virtstack.virt.client.testservers import (
+from virtstack.testing.servers import (
     PrivateLibvirtd,
     PrivateVirtstackd,
     start_libvirtd,
     start_virtstackd,
     unavailable_reason,
 )
+from virtstack.virt.client import AsyncConnection, CloseReason, VirtError, connect
 from virtstack.virt.drivers.base import LifecycleEvent
 
 try:

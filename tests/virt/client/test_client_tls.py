@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from virtstack.testing.servers import PrivateVirtstackd, start_virtstackd
 from virtstack.virt.client import VirtError, connect
-from virtstack.virt.client.testservers import PrivateVirtstackd, start_virtstackd
 
 OPENSSL = shutil.which("openssl")
 VIRSH = shutil.which("virsh")

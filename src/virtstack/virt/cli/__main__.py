@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -116,17 +121,54 @@ def run(argv: Sequence[str], ctl_factory: type[Ctl] = Ctl) -> int:
                 ok = False
             ctl.print_extra("\n")
     finally:
-        sys.stdout.flush()
-        ctl.close()
+        # close first: output may be stuck on a full pipe, the in-process server's files must still go
+        try:
+            ctl.close()
+        finally:
+            sys.stdout.flush()
     return 0 if ok else 1
 
 
+#: set (to anything but "" or "0") to see the traceback of an unexpected failure instead of one line
+DEBUG_ENV = "VSH_DEBUG"
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP arrived: unwind like Ctrl-C, so connections close and in-process servers clean up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point: never a traceback, an unexpected failure is one `error:` line, exit 1."""
+    for stream in (sys.stdout, sys.stderr):
+        # argv bytes that are not UTF-8 arrive as surrogate escapes: echo them back as the bytes they were
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, _raise_terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         return 1
+    except Terminated as exc:  # the shell's convention for "killed by signal N"
+        return 128 + exc.signum
+    except Exception as exc:  # last resort: a bug must still look like a virsh error to scripts
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {exc or type(exc).__name__}\n")
+        return 1
+    finally:
+        for signum, handler in previous.items():  # main() may run inside a bigger program (tests)
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,10 @@ def local_xml_to_native(native_format: str, xml: str) -> str:
     from virtstack.virt.drivers.qemu.command import xml_to_native
     from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 
+    try:
+        xml.encode("utf-8")
+    except UnicodeError:  # a file with stray bytes (read_file keeps them as surrogate escapes)
+        raise VirtError(ErrorCode.XML_ERROR, "document is not valid UTF-8", ErrorDomain.XML) from None
     native = xml_to_native(xml, probe_qemu_caps(), QemuDriverConfig())
     return native.to_shell_line()
 

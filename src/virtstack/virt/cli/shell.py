@@ -8,7 +8,8 @@ batch is parsed before anything runs, so a typo in the third command runs none.
 
 from __future__ import annotations
 
-import shlex
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -119,17 +120,64 @@ def parse_command(table: dict[str, Command], words: Sequence[str]) -> ParsedComm
 
 
 def split_batch(text: str) -> list[list[str]]:
-    """A one-argument command string -> commands, split on `;` and newlines like virsh's own parser."""
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=";")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
+    """A one-argument command string -> commands, with virsh's own tokenizer rules (vshCommandStringGetArg).
+
+    `;` and newlines end a command; a word starting with `#` comments out the rest of its line; `'...'`
+    quotes literally (an unclosed one runs to the end), `"..."` quotes with `\\` escaping (an unclosed
+    one is virsh's "missing \"" error), `\\` escapes outside single quotes and a trailing one is
+    "dangling \\"; backslash-newline vanishes. Raises UsageError with virsh's sentence.
+    """
     commands: list[list[str]] = [[]]
-    for token in lexer:
-        if token and set(token) == {";"}:
+    i, n = 0, len(text)
+    while True:
+        while i < n and (text[i] in " \t" or (text[i] == "\\" and text[i + 1 : i + 2] == "\n")):
+            i += 2 if text[i] == "\\" else 1
+        if i >= n:
+            break
+        if text[i] in ";\n":
             commands.append([])
-        else:
-            commands[-1].append(token)
+            i += 1
+            continue
+        if text[i] == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+            commands.append([])
+            continue
+        word, i = _read_word(text, i)
+        commands[-1].append(word)
     return [c for c in commands if c]
+
+
+def _read_word(text: str, i: int) -> tuple[str, int]:
+    """One word starting at text[i] -> (word, index after it)."""
+    out: list[str] = []
+    single = double = False
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if not single and not double and c in " \t;\n":
+            break
+        if not double and c == "'":
+            single = not single
+            i += 1
+            continue
+        if not single and c == "\\":
+            i += 1
+            if i >= n:
+                raise UsageError("dangling \\")
+            if text[i] == "\n":
+                i += 1
+                continue
+            c = text[i]
+        elif not single and c == '"':
+            double = not double
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    if double:
+        raise UsageError('missing "')
+    return "".join(out), i
 
 
 class Ctl:
@@ -225,10 +273,33 @@ def _looks_like_uuid(text: str) -> bool:
     return len(hexdigits) == 32 and all(c in "0123456789abcdefABCDEF" for c in hexdigits)
 
 
+#: virsh's limit on files it reads (VSH_MAX_XML_FILE): larger ones fail with EOVERFLOW
+MAX_FILE_SIZE = 10 * 1024 * 1024
+
+
 def read_file(ctl: Ctl, path: str) -> str:
-    """The file's text, or virsh's "Failed to open file" error."""
+    """The file's text, or virsh's "Failed to open/read file" errors (virFileReadAll's wording).
+
+    At most MAX_FILE_SIZE bytes are read, so /dev/zero fails fast as in virsh. Bytes that are not UTF-8
+    survive as surrogate escapes: whoever consumes the text rejects them with a libvirt error.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise ctl.fail(f"Failed to open file '{path}': {exc.strerror}") from None
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_SIZE:
+            chunk = os.read(fd, MAX_FILE_SIZE + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ctl.fail(f"Failed to read file '{path}': {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_SIZE:
+        raise ctl.fail(f"Failed to read file '{path}': {os.strerror(errno.EOVERFLOW)}")
+    return b"".join(chunks).decode("utf-8", "surrogateescape")

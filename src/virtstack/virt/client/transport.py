@@ -30,12 +30,19 @@ from virtstack.virt.rpc.message import (
     ProtocolError,
     encode_packet,
 )
-from virtstack.virt.rpc.protocol import KEEPALIVE_PROGRAM, PROTOCOL_VERSION, REMOTE_PROGRAM, Procedure
+from virtstack.virt.rpc.protocol import (
+    KEEPALIVE,
+    KEEPALIVE_PROGRAM,
+    PROTOCOL_VERSION,
+    REMOTE_PROGRAM,
+    Procedure,
+)
 
 Error = error_factory(ErrorDomain.RPC)
 log = logging.getLogger(__name__)
-KEEPALIVE_PING = 1
-KEEPALIVE_PONG = 2
+#: keepalive procedure numbers, from the protocol table (virkeepaliveprotocol.x)
+KEEPALIVE_PING = KEEPALIVE["PING"].number
+KEEPALIVE_PONG = KEEPALIVE["PONG"].number
 
 
 class CloseReason(IntEnum):
@@ -53,6 +60,21 @@ EventSink = Callable[[str, Any], None]
 def _procedure(name: str) -> Procedure:
     """A remote procedure by method name (`domain_get_info`)."""
     return protocol.REMOTE[name.upper()]
+
+
+def encode_call(proc: Procedure, args: dict[str, Any] | None) -> bytes:
+    """A call's arguments as XDR, or libvirt's INVALID_ARG error for values the protocol cannot carry.
+
+    Strings travel as UTF-8: text that is not (e.g. a command-line argument or a file with stray bytes,
+    kept as surrogate escapes) is refused here rather than escaping as a Python exception.
+    """
+    try:
+        return proc.encode_args(args)
+    except UnicodeError:
+        raise Error(ErrorCode.INVALID_ARG, f"{proc.name.lower()}: string argument is not valid UTF-8") from None
+    except xdr.XdrError as exc:  # e.g. a string over its protocol maximum; libvirt's wording
+        log.debug("cannot encode call", extra=kv(proc=proc.name, error=exc))
+        raise Error(ErrorCode.RPC, "Unable to encode message payload") from None
 
 
 def eof_error() -> VirtError:
@@ -176,7 +198,7 @@ class RpcTransport:
     async def call(self, proc_name: str, args: dict[str, Any] | None = None) -> Any:
         """Call a remote procedure by name (`domain_get_info`) and return its decoded reply."""
         proc = _procedure(proc_name)
-        payload = proc.encode_args(args)
+        payload = encode_call(proc, args)
         serial, fut = self._register(proc)
         await self.send(Header(REMOTE_PROGRAM, PROTOCOL_VERSION, proc.number, MessageType.CALL, serial, MessageStatus.OK), payload)
         return await fut
@@ -184,7 +206,7 @@ class RpcTransport:
     async def open_stream(self, proc_name: str, args: dict[str, Any]) -> StreamChannel:
         """Make a call that opens a stream; the stream is registered before the call leaves."""
         proc = _procedure(proc_name)
-        payload = proc.encode_args(args)
+        payload = encode_call(proc, args)
         serial, fut = self._register(proc)
         stream = StreamChannel(self, proc.number, serial)
         self.streams[serial] = stream
