@@ -160,7 +160,7 @@ _TEMPLATES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.OPERATION_ABORTED: ("operation aborted", "operation aborted: %s"),
     ErrorCode.AUTH_CANCELLED: ("authentication cancelled", "authentication cancelled: %s"),
     ErrorCode.NO_DOMAIN_METADATA: ("metadata not found", "metadata not found: %s"),
-    ErrorCode.OVERFLOW: ("value too large", "value too large: %s"),
+    ErrorCode.OVERFLOW: ("numerical overflow", "numerical overflow: %s"),
     ErrorCode.OPERATION_UNSUPPORTED: ("Operation not supported", "Operation not supported: %s"),
     ErrorCode.AGENT_UNRESPONSIVE: (
         "Guest agent is not responding",

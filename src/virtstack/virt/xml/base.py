@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -27,9 +28,30 @@ class Conv:
     error: Callable[[str], VirtError] | None = None  # libvirt's own wording for this value, when it has one
 
 
+# What C's strtoll/strtoull accept and libvirt keeps: leading blanks, a sign, ASCII digits, nothing after.
+_INT_RE = re.compile(r"[ \t\n\r\f\v]*([+-]?)(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
+_DECIMAL_RE = re.compile(r"[ \t\n\r\f\v]*\+?([0-9]+)\Z")
+UINT64_MAX = 2**64 - 1
+LLONG_MAX = 2**63 - 1
+
+
 def _parse_int(s: str) -> int:
-    s = s.strip()
-    return int(s, 16) if s.lower().startswith("0x") else int(s)
+    match = _INT_RE.match(s)
+    if match is None:
+        raise ValueError(s)
+    sign, digits = match.groups()
+    magnitude = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits)
+    if magnitude > UINT64_MAX:
+        raise ValueError(s)
+    return -magnitude if sign == "-" else magnitude
+
+
+def parse_decimal(s: str, maximum: int = UINT64_MAX) -> int:
+    """A non-negative decimal as libvirt's virStrToLong_ullp reads it (no hex, no minus, no overflow)."""
+    match = _DECIMAL_RE.match(s)
+    if match is None or int(match.group(1)) > maximum:
+        raise ValueError(s)
+    return int(match.group(1))
 
 
 def _parse_uint(s: str) -> int:
@@ -183,12 +205,14 @@ _UNITS = {
 def scale_to_kib(value: str, unit: str | None, what: str) -> int:
     """Convert a libvirt scaled integer (default unit KiB) to KiB, rounding up like virScaleInteger."""
     try:
-        n = _parse_uint(value)
+        n = parse_decimal(value)
     except ValueError:
         raise XMLError(ErrorCode.XML_ERROR, f"Invalid value '{value}' for element or attribute '{what}'") from None
     mult = 1024 if unit is None else _UNITS.get(unit.lower())
     if mult is None:
         raise Error(ErrorCode.INVALID_ARG, f"unknown suffix '{unit}'")
+    if n * mult > LLONG_MAX:  # libvirt caps sizes at LLONG_MAX bytes
+        raise Error(ErrorCode.OVERFLOW, f"value too large: {value.strip()}{unit or ''}")
     return (n * mult + 1023) // 1024
 
 

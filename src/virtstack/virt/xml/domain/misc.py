@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from virtstack.virt.errors import ErrorCode
-from virtstack.virt.xml.base import UINT, Conv, Error, XMLModel, attr, child, enum, text
+from virtstack.virt.xml.base import UINT, Conv, Error, XMLModel, attr, child, enum, parse_decimal, text
 
 
 def parse_cpuset(s: str) -> set[int]:
@@ -57,7 +57,7 @@ CPUSET = Conv(_cpuset_parse, str)
 
 def _vcpu_count(s: str) -> int:
     try:
-        return int(s)
+        return parse_decimal(s, maximum=2**32 - 1)
     except ValueError:
         raise Error(ErrorCode.XML_ERROR, "maximum vcpus count must be an integer") from None
 
