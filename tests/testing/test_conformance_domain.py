@@ -34,3 +34,23 @@ def test_domain_scoreboards_hold() -> None:
         assert passed >= floor, f"{board}: {passed}/{seen} passed, floor is {floor}"
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("PASS ", "FAIL "))]
     assert len(lines) == 2 * 114  # one line per case per scoreboard
+
+
+def test_runner_and_driver_share_one_pipeline() -> None:
+    """The boards must score what `virsh define` runs: the virt-type check included, same wording."""
+    from virtstack.testing.conformance.domain import load_caps, run_one
+    from virtstack.virt.drivers.qemu.definition import parse_config
+    from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
+
+    caps = load_caps()
+    xml = "<domain type='xen'><name>x</name><memory>65536</memory><os><type>hvm</type></os></domain>"
+    with pytest.raises(VirtError) as defined:
+        parse_config(xml, caps)
+    expected = f"unsupported configuration: Emulator '{caps.emulator}' does not support virt type 'xen'"
+    assert (defined.value.code, defined.value.domain, str(defined.value)) == (
+        ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.QEMU, expected,
+    )  # fmt: skip
+    for harness in (None, "latest", "nocaps"):
+        outcome = run_one(xml, caps, harness=harness)
+        assert outcome.xml is None and outcome.error is not None, harness
+        assert (outcome.error.code, str(outcome.error)) == (defined.value.code, expected), harness

@@ -126,3 +126,34 @@ def test_remove_and_state() -> None:
     doms.remove(off)
     assert doms.find_by_name("off") is None and len(doms) == 2
     assert doms.find_by_uuid(uuid.UUID(int=3)) is None
+
+
+def test_job_waits_then_times_out_with_libvirts_error() -> None:
+    """A second operation waits for the first, but not forever (libvirt's state change lock)."""
+    import asyncio
+
+    async def scenario() -> None:
+        obj = DomainObj(make("a", 1))
+        async with obj.job(ErrorDomain.QEMU, 1.0):
+            with pytest.raises(VirtError) as err:
+                async with obj.job(ErrorDomain.QEMU, 0.05):
+                    raise AssertionError("the lock is held")
+        assert (err.value.code, err.value.domain, str(err.value)) == (
+            ErrorCode.OPERATION_TIMEOUT, ErrorDomain.QEMU,
+            "Timed out during operation: cannot acquire state change lock",
+        )  # fmt: skip
+        assert not obj.lock.locked()
+        order: list[str] = []
+
+        async def second() -> None:
+            async with obj.job(ErrorDomain.QEMU, 5.0):
+                order.append("second")
+
+        async with obj.job(ErrorDomain.QEMU):
+            waiter = asyncio.create_task(second())
+            await asyncio.sleep(0.05)
+            order.append("first")
+        await waiter
+        assert order == ["first", "second"] and not obj.lock.locked()
+
+    asyncio.run(scenario())

@@ -11,8 +11,9 @@ asyncio loop and never await between a lookup and its use of the index.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -31,6 +32,9 @@ class Definition(Protocol):
 
 
 D = TypeVar("D", bound=Definition)
+
+#: libvirt's QEMU_JOB_WAIT_TIME: how long an operation waits for another one on the same domain
+JOB_WAIT_TIME = 30.0
 
 
 def def_uuid(defn: Definition) -> uuidlib.UUID:
@@ -81,6 +85,21 @@ class DomainObj(Generic[D]):
 
     def is_active(self) -> bool:
         return self.id > 0
+
+    @contextlib.asynccontextmanager
+    async def job(self, error_domain: ErrorDomain, timeout: float = JOB_WAIT_TIME) -> AsyncIterator[None]:
+        """Hold `lock` for one operation, waiting at most `timeout` for the one before (libvirt's
+        virDomainObjBeginJob), so an operation stuck on a hung hypervisor cannot wedge every later call."""
+        try:
+            await asyncio.wait_for(self.lock.acquire(), timeout)
+        except TimeoutError:
+            raise VirtError(
+                ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock", domain=error_domain
+            ) from None
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def ref(self) -> DomainRef:
         """The (name, uuid, id) triple the wire carries."""

@@ -58,19 +58,17 @@ def run_one(xml: str, caps: Any, *, harness: str | None = None) -> Outcome:
     """What `virsh define` + `virsh dumpxml --inactive --security-info` would give with our code
     (or, with `harness` set to a CAPS.tsv dialect, what libvirt's qemuxml2xml test harness would give:
     its capabilities, its qemu.conf, and no domain object, so no USB port assignment)."""
-    from virtstack.virt.drivers.qemu.defaults import apply_qemu_defaults
-    from virtstack.virt.xml.domain import format_domain, parse_domain
+    from virtstack.virt.drivers.qemu.config import QemuDriverConfig
+    from virtstack.virt.drivers.qemu.definition import parse_for_qemu
+    from virtstack.virt.xml.domain import format_domain
 
     try:
-        defn = parse_domain(xml)
         if harness:
-            from virtstack.virt.drivers.qemu.config import QemuDriverConfig
-
-            apply_qemu_defaults(
-                defn, harness_caps(caps, harness), config=QemuDriverConfig.harness(), usb_addresses=False
+            defn = parse_for_qemu(
+                xml, harness_caps(caps, harness), config=QemuDriverConfig.harness(), usb_addresses=False
             )
         else:
-            apply_qemu_defaults(defn, caps)
+            defn = parse_for_qemu(xml, caps)
         return Outcome(format_domain(defn, inactive=True, secure=True), None)
     except VirtError as e:
         return Outcome(None, e)

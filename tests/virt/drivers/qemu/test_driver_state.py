@@ -52,6 +52,23 @@ def test_status_config_autostart_round_trip(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]
 
 
+def test_broken_files_are_logged_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A bad config must not abort loading the others; a broken status file must not vanish silently."""
+    state = DriverState(StateLayout.for_root(tmp_path))
+    state.save_config("good", "<domain type='qemu'><name>good</name></domain>")
+    state.save_config("bad", "x")
+    state.config_path("bad").write_bytes(b"<domain>\xff\xfe</domain>")
+    state.status_path("lost").parent.mkdir(parents=True, exist_ok=True)
+    state.status_path("lost").write_text("<domstatus pid='4242'>")
+    with caplog.at_level("WARNING", logger="virtstack.virt.drivers.qemu.state"):
+        assert state.load_configs() == {"good": "<domain type='qemu'><name>good</name></domain>"}
+        assert state.load_statuses() == []
+    fields = [getattr(r, "fields", {}) for r in caplog.records]
+    assert {"path": str(state.config_path("bad"))}.items() <= fields[0].items()
+    assert {"path": str(state.status_path("lost"))}.items() <= fields[1].items()
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
+
+
 def test_names_that_escape_the_directory_are_refused(tmp_path: Path) -> None:
     state = DriverState(StateLayout.for_root(tmp_path))
     with pytest.raises(VirtError) as err:

@@ -110,3 +110,48 @@ def test_events_console_and_eof(guest: Guest, tmp_path: Path) -> None:
     assert shutdowns[-1] == {"guest": False, "reason": "host-signal"}
     assert order[-1] == "EOF"
     assert "VIRTSTACK-GUEST-POWEROFF" in log.read_text(errors="replace")
+
+
+@pytest.mark.qemu
+@pytest.mark.timeout(120)
+def test_hung_qemu_times_out_and_close_leaves_no_tasks(tmp_path: Path) -> None:
+    """A stopped QEMU costs a command `timeout`, not forever; close() leaves nothing pending behind it."""
+    import os
+    import signal
+
+    from virtstack.virt.drivers.qemu.capabilities import DEFAULT_BINARY
+
+    sock = tmp_path / "qmp.sock"
+    argv = [DEFAULT_BINARY, "-M", "none", "-S", "-nodefaults", "-display", "none",
+            "-qmp", f"unix:{sock},server=on,wait=on"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def nothing(*_: Any) -> None:
+        return None
+
+    async def scenario() -> None:
+        mon = Monitor("hung", nothing, nothing, timeout=0.5)
+        for _ in range(500):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.02)
+        await mon.connect(str(sock))
+        assert await mon.query_status() == (False, "prelaunch")
+        os.kill(proc.pid, signal.SIGSTOP)
+        with pytest.raises(VirtError) as err:
+            await asyncio.wait_for(mon.query_status(), 30)
+        assert (err.value.code, str(err.value)) == (
+            ErrorCode.OPERATION_TIMEOUT,
+            "Timed out during operation: QEMU did not reply to monitor command 'query-status' in 0.5 s",
+        )
+        os.kill(proc.pid, signal.SIGCONT)
+        assert await mon.query_status() == (False, "prelaunch")  # the late reply was dropped, not misrouted
+        await mon.close()  # QEMU keeps running, as when a driver goes away
+        await asyncio.sleep(0)
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        proc.kill()
+        proc.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid as uuidlib
 from typing import Any, cast
 
 from virtstack.virt.drivers.qemu import command
@@ -24,18 +23,35 @@ from virtstack.virt.xml.domain import DomainDef, format_domain, parse_domain
 Error = error_factory(ErrorDomain.QEMU)
 
 
-def parse_config(xml: str, caps: QemuCaps) -> DomainDef:
-    """An incoming definition (define/createXML): parse, generic checks, QEMU post-parse defaults."""
+def parse_for_qemu(
+    xml: str, caps: QemuCaps, *, config: QemuDriverConfig | None = None, usb_addresses: bool = True
+) -> DomainDef:
+    """The one "parse, check virt type, apply QEMU defaults" pipeline (libvirt's virDomainDefParseString
+    with the QEMU driver's post-parse and validate callbacks).
+
+    define, createXML, domxml-to-native and the conformance runner all go through here, so the boards
+    score the path production runs. `config` is qemu.conf (default: a stock libvirtd);
+    `usb_addresses=False` is libvirt's pure XML conversion, which has no domain object.
+    """
     defn = parse_domain(xml)
-    if defn.uuid is None:
-        defn.uuid = uuidlib.uuid4()  # libvirt generates one when the XML has none
+    check_virt_type(defn, caps)
+    apply_qemu_defaults(defn, cast(Any, caps), config=config, usb_addresses=usb_addresses)
+    return defn
+
+
+def check_virt_type(defn: DomainDef, caps: QemuCaps) -> None:
+    """qemuValidateDomainDef: this driver runs only type qemu and kvm; the message names the emulator
+    the domain would run (its own, else the driver's default, as libvirt fills it in post-parse)."""
     if defn.type not in ("qemu", "kvm"):
         raise Error(
             ErrorCode.CONFIG_UNSUPPORTED,
-            f"Emulator '{emulator(defn) or ''}' does not support virt type '{defn.type}'",
+            f"Emulator '{emulator(defn) or caps.emulator}' does not support virt type '{defn.type}'",
         )
-    apply_qemu_defaults(defn, cast(Any, caps))  # QemuCaps satisfies defaults.CapsLike at run time
-    return defn
+
+
+def parse_config(xml: str, caps: QemuCaps, config: QemuDriverConfig | None = None) -> DomainDef:
+    """An incoming definition (define/createXML); a UUID is generated when the XML has none."""
+    return parse_for_qemu(xml, caps, config=config)
 
 
 def parse_status_xml(xml: str) -> DomainDef:

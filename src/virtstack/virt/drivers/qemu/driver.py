@@ -1,7 +1,9 @@
 """The QEMU hypervisor driver (libvirt's qemu_driver.c): thin entry points over process and state.
 
-Each entry point looks the domain up, takes its lock, checks its state with libvirt's wording, and
-delegates to `process.py` (QEMU lifecycle) or `state.py` (files). The driver lives on a state
+Each entry point looks the domain up, takes its lock as a job (waiting at most `job_wait`, then libvirt's
+"cannot acquire state change lock"), checks its state with libvirt's wording, and delegates to
+`process.py` (QEMU lifecycle) or `state.py` (files). Destroy kills QEMU before it takes the lock, so
+it ends a domain whose QEMU hangs. The driver lives on a state
 directory (`QemuDriver(root=Path)`), so tests and private daemons run side by side; `root=None` uses
 system paths. The first call loads persistent configs, reconnects to QEMUs left running by a previous
 driver, and autostarts domains once per host boot, as libvirtd does at start-up.
@@ -13,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuidlib
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from virtstack.common.log import kv
 from virtstack.kvm.accel import probe_cached
-from virtstack.virt.domain_obj import DomainList, DomainObj
+from virtstack.virt.domain_obj import JOB_WAIT_TIME, DomainList, DomainObj
 from virtstack.virt.drivers.base import (
     ConsoleStream,
     DefinedDetail,
@@ -126,6 +129,12 @@ class QemuDriver:
         self._loaded = False
         self._closed = False
         self._load_lock = asyncio.Lock()
+        #: seconds an operation waits for the one before it on the same domain (libvirt's 30 s)
+        self.job_wait = JOB_WAIT_TIME
+
+    def _job(self, obj: DomainObj[Any]) -> AbstractAsyncContextManager[None]:
+        """The domain's lock for one operation; VIR_ERR_OPERATION_TIMEOUT after `job_wait` seconds."""
+        return obj.job(ErrorDomain.QEMU, self.job_wait)
 
     # -- ProcessOwner hooks -------------------------------------------------------------------------
     def build_command(self, defn: Any, runtime: RuntimeContext) -> QemuCommand:
@@ -179,7 +188,7 @@ class QemuDriver:
     async def _load(self) -> None:
         for name, xml in self.state.load_configs().items():
             try:
-                defn = defs.parse_config(xml, self._caps_now())
+                defn = defs.parse_config(xml, self._caps_now(), self.config)
             except VirtError as e:
                 log.error("cannot load config", extra=kv(domain=name, error=e.message))
                 continue
@@ -202,11 +211,11 @@ class QemuDriver:
         marker.touch()
         for obj in self.domains.list():
             if obj.autostart and not obj.is_active():
-                async with obj.lock:
-                    try:
+                try:
+                    async with self._job(obj):
                         await self._start(obj, defs.live_copy(obj.definition), paused=False)
-                    except VirtError as e:
-                        log.error("autostart failed", extra=kv(domain=obj.name, error=e.message))
+                except VirtError as e:
+                    log.error("autostart failed", extra=kv(domain=obj.name, error=e.message))
 
     async def _obj(self, dom: DomainRef) -> DomainObj[Any]:
         await self._ready()
@@ -264,7 +273,7 @@ class QemuDriver:
     async def domain_define_xml(self, xml: str, flags: int = 0) -> DomainRef:
         _check_flags(flags, DEFINE_VALIDATE, "qemuDomainDefineXMLFlags")
         await self._ready()
-        defn = defs.parse_config(xml, self._caps_now())
+        defn = defs.parse_config(xml, self._caps_now(), self.config)
         obj = self.domains.check_new(defn)
         if obj is None:
             obj = DomainObj(defn, persistent=True)
@@ -272,7 +281,7 @@ class QemuDriver:
             self.domains.add(obj)
             self.publish(obj.ref(), LifecycleEvent.DEFINED, DefinedDetail.ADDED)
             return obj.ref()
-        async with obj.lock:
+        async with self._job(obj):
             self.state.save_config(obj.name, defs.format_xml(defn, inactive=True, secure=True))
             detail = DefinedDetail.UPDATED if obj.persistent else DefinedDetail.ADDED
             obj.definition = defn
@@ -285,7 +294,7 @@ class QemuDriver:
     async def domain_undefine(self, dom: DomainRef, flags: int = 0) -> None:
         _check_flags(flags, UNDEFINE_FLAGS, "qemuDomainUndefineFlags")  # none has anything to remove here
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             if not obj.persistent:
                 raise Error(ErrorCode.OPERATION_INVALID, "cannot undefine transient domain")
             self.state.delete_config(obj.name)
@@ -314,7 +323,7 @@ class QemuDriver:
 
     async def domain_set_autostart(self, dom: DomainRef, autostart: bool) -> None:
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             if not obj.persistent:
                 raise Error(ErrorCode.OPERATION_INVALID, "cannot set autostart for transient domain")
             self.state.set_autostart(obj.name, bool(autostart))
@@ -349,7 +358,7 @@ class QemuDriver:
     async def domain_create(self, dom: DomainRef, flags: int = 0) -> DomainRef:
         _check_flags(flags, START_FLAGS, "qemuDomainCreateWithFlags")
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             if obj.is_active():
                 raise Error(ErrorCode.OPERATION_INVALID, "domain is already running")
             await self._start(obj, defs.live_copy(obj.definition), paused=bool(StartFlags(flags) & StartFlags.PAUSED))
@@ -358,12 +367,12 @@ class QemuDriver:
     async def domain_create_xml(self, xml: str, flags: int = 0) -> DomainRef:
         _check_flags(flags, int(StartFlags.PAUSED | StartFlags.VALIDATE), "qemuDomainCreateXML")
         await self._ready()
-        defn = defs.parse_config(xml, self._caps_now())
+        defn = defs.parse_config(xml, self._caps_now(), self.config)
         obj = self.domains.check_new(defn, live=True)
         added = obj is None
         if obj is None:
             obj = self.domains.add(DomainObj(defn, persistent=False))
-        async with obj.lock:
+        async with self._job(obj):
             try:
                 paused = bool(StartFlags(flags) & StartFlags.PAUSED)
                 await self._start(obj, defs.live_copy(defn), paused=paused)
@@ -377,7 +386,7 @@ class QemuDriver:
         """The ACPI power button; with on_poweroff=restart libvirt turns it into a reboot."""
         _check_flags(flags, POWER_ACPI_BUTTON | POWER_GUEST_AGENT, "qemuDomainShutdownFlags")
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             if obj.state != DomainState.RUNNING:
                 raise _not_running()
             _refuse_agent_only(flags)
@@ -394,7 +403,7 @@ class QemuDriver:
         """
         _check_flags(flags, POWER_ACPI_BUTTON | POWER_GUEST_AGENT, "qemuDomainReboot")
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             _check_active(obj)
             _refuse_agent_only(flags)
             rt = runtime_of(obj)
@@ -404,18 +413,23 @@ class QemuDriver:
             await rt.monitor.system_powerdown()
 
     async def domain_destroy(self, dom: DomainRef, flags: int = 0) -> None:
+        """libvirt's qemuDomainDestroyFlags: kill first, then take the lock to finish the stop.
+
+        Killing before locking is what lets destroy end a domain whose QEMU hangs: the operation
+        holding the lock is waiting on that QEMU, and fails (freeing the lock) once it is gone.
+        """
         _check_flags(flags, DESTROY_GRACEFUL | DESTROY_REMOVE_LOGS, "qemuDomainDestroyFlags")
         obj = await self._obj(dom)
-        async with obj.lock:
-            _check_active(obj)
-            log_path = runtime_of(obj).log_path
-            await self.processes.destroy(obj, graceful=bool(flags & DESTROY_GRACEFUL))
+        _check_active(obj)
+        rt = await self.processes.kill(obj, graceful=bool(flags & DESTROY_GRACEFUL))
+        async with self._job(obj):
+            await self.processes.finish_destroy(obj, rt)
             if flags & DESTROY_REMOVE_LOGS:
-                log_path.unlink(missing_ok=True)
+                rt.log_path.unlink(missing_ok=True)
 
     async def domain_suspend(self, dom: DomainRef) -> None:
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             _check_active(obj)
             if obj.state == DomainState.PAUSED:
                 return
@@ -427,7 +441,7 @@ class QemuDriver:
 
     async def domain_resume(self, dom: DomainRef) -> None:
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             _check_active(obj)
             if obj.state == DomainState.RUNNING:
                 raise Error(ErrorCode.OPERATION_INVALID, "domain is already running")
@@ -443,7 +457,7 @@ class QemuDriver:
         """The reset button (virsh reset): the guest reboots at once, the domain stays running."""
         _check_flags(flags, 0, "qemuDomainReset")
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             _check_active(obj)
             rt = runtime_of(obj)
             if rt.monitor is None:
@@ -473,7 +487,7 @@ class QemuDriver:
         virChrdevOpen)."""
         _check_flags(flags, CONSOLE_FORCE | CONSOLE_SAFE, "qemuDomainOpenConsole")
         obj = await self._obj(dom)
-        async with obj.lock:
+        async with self._job(obj):
             _check_active(obj)
             label = chardev_label(dev_name)
             rt = runtime_of(obj)

@@ -23,6 +23,11 @@ from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 Error = error_factory(ErrorDomain.QEMU)
 log = logging.getLogger(__name__)
 
+#: how long a QMP command may go unanswered (a stopped or wedged QEMU) before the caller gets an error
+COMMAND_TIMEOUT = 30.0
+#: how long closing the connection may take (a flush to a QEMU that no longer reads must not block)
+CLOSE_TIMEOUT = 2.0
+
 EventHandler = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 EofHandler = Callable[[], Awaitable[None]]
 
@@ -61,8 +66,12 @@ def short_socket_path(path: str) -> Iterator[str]:
 class Monitor:
     """One QMP connection to one QEMU process."""
 
-    def __init__(self, name: str, on_event: EventHandler, on_eof: EofHandler) -> None:
+    def __init__(
+        self, name: str, on_event: EventHandler, on_eof: EofHandler, *, timeout: float = COMMAND_TIMEOUT
+    ) -> None:
         self._client = QMPClient(name)
+        #: seconds one command may wait for QEMU's reply
+        self.timeout = timeout
         self._on_event = on_event
         self._on_eof = on_eof
         self._pump: asyncio.Task[None] | None = None
@@ -86,7 +95,13 @@ class Monitor:
         while True:
             getter = self._getter = asyncio.ensure_future(events.get())
             state = asyncio.ensure_future(self._wait_disconnecting())
-            done, _ = await asyncio.wait({getter, state}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({getter, state}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # close(): the two waits must not outlive the pump (pending tasks at loop shutdown)
+                getter.cancel()
+                state.cancel()
+                raise
             if getter in done:
                 state.cancel()
                 await self._deliver(getter.result())
@@ -155,14 +170,23 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pump
         with contextlib.suppress(Exception):
-            await self._client.disconnect()
+            await asyncio.wait_for(self._client.disconnect(), CLOSE_TIMEOUT)
 
     async def execute(self, cmd: str, args: Mapping[str, object] | None = None) -> Any:
-        """One QMP command; QEMU's error description becomes libvirt's internal error."""
+        """One QMP command; QEMU's error description becomes libvirt's internal error.
+
+        A reply that does not come within `timeout` is VIR_ERR_OPERATION_TIMEOUT, so a hung QEMU costs
+        its caller (and the domain's lock) a bounded wait; a late reply is dropped by qemu.qmp.
+        """
         try:
-            reply = await self._client.execute(cmd, args)
+            reply = await asyncio.wait_for(self._client.execute(cmd, args), self.timeout)
             await self._drain()
             return reply
+        except TimeoutError:
+            log.warning("qmp command timed out", extra=kv(monitor=self._client.name, command=cmd, timeout=self.timeout))
+            raise Error(
+                ErrorCode.OPERATION_TIMEOUT, f"QEMU did not reply to monitor command '{cmd}' in {self.timeout:g} s"
+            ) from None
         except ExecuteError as e:
             raise Error(ErrorCode.INTERNAL_ERROR, f"unable to execute QEMU command '{cmd}': {e}") from e
         except (QMPError, OSError, EOFError) as e:

@@ -43,14 +43,15 @@ from virtstack.virt.drivers.base import (
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole
-from virtstack.virt.drivers.qemu.monitor import Monitor, short_socket_path
+from virtstack.virt.drivers.qemu.monitor import COMMAND_TIMEOUT, Monitor, short_socket_path
 from virtstack.virt.drivers.qemu.state import DriverState, StatusRecord
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
 
 Error = error_factory(ErrorDomain.QEMU)
 log = logging.getLogger(__name__)
 
-MONITOR_TIMEOUT = 30.0
+#: how long connecting to a new QEMU's monitor may take
+CONNECT_TIMEOUT = 30.0
 #: libvirt's qemuProcessKill waits 10 s after SIGTERM before SIGKILL
 TERM_GRACE = 10.0
 KILL_WAIT = 5.0
@@ -179,6 +180,10 @@ class ProcessManager:
 
     def __init__(self, owner: ProcessOwner) -> None:
         self.owner = owner
+        #: seconds a QMP command may go unanswered (each new monitor takes this value)
+        self.monitor_timeout = COMMAND_TIMEOUT
+        #: seconds between SIGTERM and SIGKILL when destroying
+        self.term_grace = TERM_GRACE
 
     # launch -------------------------------------------------------------------------------------------
     async def start(self, obj: DomainObj[Any], defn: Any, *, paused: bool = False) -> None:
@@ -289,9 +294,11 @@ class ProcessManager:
         return proc, offset
 
     async def _connect(self, obj: DomainObj[Any], rt: QemuRuntime) -> Monitor:
-        monitor = Monitor(obj.name, lambda n, d: self.on_event(obj, n, d), lambda: self.on_eof(obj))
+        monitor = Monitor(
+            obj.name, lambda n, d: self.on_event(obj, n, d), lambda: self.on_eof(obj), timeout=self.monitor_timeout
+        )
         try:
-            await asyncio.wait_for(monitor.connect(rt.monitor_path), MONITOR_TIMEOUT)
+            await asyncio.wait_for(monitor.connect(rt.monitor_path), CONNECT_TIMEOUT)
         except (VirtError, TimeoutError) as e:
             if rt.popen is not None and await wait_pid_exit(rt, 3.0):
                 tail = _log_tail(rt.log_path, rt.log_offset)
@@ -409,24 +416,36 @@ class ProcessManager:
             else:
                 log.warning("monitor closed without SHUTDOWN; QEMU crashed", extra=kv(domain=obj.name))
                 detail, reason = StoppedDetail.FAILED, ShutoffReason.CRASHED
-            if not await wait_pid_exit(rt, TERM_GRACE):
+            if not await wait_pid_exit(rt, self.term_grace):
                 await self._kill(rt)
             ref = obj.ref()  # events carry the id the domain had (libvirt builds them before the stop)
             self._cleanup(obj, reason)
             self.owner.publish(ref, LifecycleEvent.STOPPED, detail)
 
     # stop ---------------------------------------------------------------------------------------------
-    async def destroy(self, obj: DomainObj[Any], *, graceful: bool = False) -> None:
-        """Kill QEMU and clean up (caller holds obj.lock); reason DESTROYED, event STOPPED/DESTROYED."""
+    async def kill(self, obj: DomainObj[Any], *, graceful: bool = False) -> QemuRuntime:
+        """First half of destroy, run WITHOUT obj.lock (libvirt's qemuProcessBeginStopJob): SIGTERM,
+        then SIGKILL after `term_grace`. A job stuck on this QEMU (a monitor call to a hung process)
+        then fails at once and frees the lock that `finish_destroy` needs."""
         rt = runtime_of(obj)
         rt.being_destroyed = True
         rt.fake_reboot = False
         _signal(rt.pid, signal.SIGTERM)
-        if not await wait_pid_exit(rt, TERM_GRACE):
+        if not await wait_pid_exit(rt, self.term_grace):
             if graceful:
                 rt.being_destroyed = False
                 raise Error(ErrorCode.OPERATION_FAILED, f"failed to kill qemu process with SIGTERM: {obj.name}")
-            await self._kill(rt)
+            _signal(rt.pid, signal.SIGKILL)
+            if not await wait_pid_exit(rt, KILL_WAIT):
+                log.error("qemu did not exit after SIGKILL", extra=kv(domain=obj.name, pid=rt.pid))
+        return rt
+
+    async def finish_destroy(self, obj: DomainObj[Any], rt: QemuRuntime) -> None:
+        """Second half of destroy, under obj.lock (libvirt's qemuProcessStop): reason DESTROYED, event
+        STOPPED/DESTROYED. `rt` is the run `kill` ended; if another path already cleaned it up, or a new
+        run began meanwhile, the domain is not running as far as this destroy is concerned."""
+        if obj.runtime.get("qemu") is not rt or not obj.is_active():
+            raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
         if rt.monitor is not None:
             # QEMU announced its SIGTERM with a SHUTDOWN before hanging up: let the pump hand it over
             await rt.monitor.wait_peer_gone(KILL_WAIT)

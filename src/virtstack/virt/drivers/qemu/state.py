@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +19,12 @@ from typing import IO
 from lxml import etree
 
 from virtstack.common.atomic import remove_if_exists, write_atomic
+from virtstack.common.log import kv
 from virtstack.virt.drivers.base import DomainState
 from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 
 Error = error_factory(ErrorDomain.QEMU)
+log = logging.getLogger(__name__)
 
 #: libvirt's virDomainState names as written in status files (virDomainStateTypeToString)
 STATE_NAMES = {
@@ -148,8 +150,17 @@ class DriverState:
         self.set_autostart(name, False)
 
     def load_configs(self) -> dict[str, str]:
-        """name -> inactive XML of every persistent domain."""
-        return {p.stem: p.read_text() for p in sorted(self.layout.config_dir.glob("*.xml")) if p.is_file()}
+        """name -> inactive XML of every readable persistent config; an unreadable one is logged and
+        skipped, so one damaged file does not hide every other domain (libvirt does the same)."""
+        configs = {}
+        for path in sorted(self.layout.config_dir.glob("*.xml")):
+            if not path.is_file():
+                continue
+            try:
+                configs[path.stem] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                log.warning("skipping unreadable domain config", extra=kv(path=str(path), error=str(e)))
+        return configs
 
     # -- autostart ----------------------------------------------------------------------------------
     def autostart_path(self, name: str) -> Path:
@@ -194,11 +205,15 @@ class DriverState:
         remove_if_exists(self.status_path(name))
 
     def load_statuses(self) -> list[StatusRecord]:
-        """Every readable status file; unreadable ones are skipped (a half-written file cannot exist)."""
+        """Every readable status file. A broken one (writes are atomic, so damage came from outside) is
+        skipped with a warning naming it: its QEMU, if any, is left running unmanaged, and the log line
+        is how an operator finds it."""
         records = []
         for path in sorted(self.layout.status_dir.glob("*.xml")):
-            with contextlib.suppress(etree.XMLSyntaxError, KeyError, ValueError, OSError):
+            try:
                 records.append(_parse_status(path))
+            except (etree.XMLSyntaxError, KeyError, ValueError, OSError, UnicodeDecodeError) as e:
+                log.warning("skipping unreadable status file", extra=kv(path=str(path), error=str(e)))
         return records
 
 
