@@ -80,10 +80,12 @@ def latest_caps(real: QemuCaps) -> QemuCaps:
 
 
 def harness_runtime(runtime: RuntimeContext) -> None:
-    """What qemuxml2argvtest's mocks provide: fds for chardev sockets/files, a DRM render node."""
+    """What qemuxml2argvtest's mocks provide: fds for chardev sockets/files, a DRM render node, no host CPU."""
     counter = iter(range(1750, 1850))
     runtime.open_fd = lambda _req: next(counter)
     runtime.render_node = "/dev/dri/foo"
+    runtime.host_cpu = None  # the harness fakes its host CPU; the real host's must not decide
+    runtime.host_tsc = None
 
 
 def harness_is_cdrom(path: str) -> bool:
@@ -250,10 +252,10 @@ def main(folder: Path) -> int:
     caps = probe_qemu_caps()
     local = run_local(folder, names, caps) if (folder / "libvirt-local").is_dir() else []
     for o in local:
-        print(f"local {'PASS' if o.passed else 'FAIL'} {o.name}{' ' + o.note if o.note else ''}")
+        print(f"{'PASS' if o.passed else 'FAIL'} local {o.name}{' ' + o.note if o.note else ''}")
     upstream = run_upstream(folder, names, caps)
     for group, o in upstream:
-        print(f"upstream {group} {'PASS' if o.passed else 'FAIL'} {o.name}{' ' + o.note if o.note else ''}")
+        print(f"{'PASS' if o.passed else 'FAIL'} upstream {group} {o.name}{' ' + o.note if o.note else ''}")
     if local:
         print(f"local: {sum(o.passed for o in local)}/{len(local)} passed")
     totals: Counter[str] = Counter()

@@ -123,6 +123,7 @@ class Spec:
     live: bool = False  # runtime-only: formatted only for live XML
     required: bool = False
     secret: bool = False  # formatted only with the secure flag (passwords)
+    only_one: str = ""  # child: libvirt's INTERNAL_ERROR message when the element appears more than once
     strip: bool = True  # ctext: surrounding whitespace dropped (libvirt keeps it for a few, e.g. disk <serial>)
 
 
@@ -150,9 +151,9 @@ def text(conv: Conv = STR, default: Any = None) -> Any:
     return _meta(Spec("text", "", conv), default)
 
 
-def child(tag: str, model: Any, *, live: bool = False) -> Any:
-    """A single sub-element described by another model."""
-    return _meta(Spec("child", tag, model=model, live=live), None)
+def child(tag: str, model: Any, *, live: bool = False, only_one: str = "") -> Any:
+    """A single sub-element described by another model (`only_one`: refuse repeats with this message)."""
+    return _meta(Spec("child", tag, model=model, live=live, only_one=only_one), None)
 
 
 def children(tag: str, model: Any) -> Any:
@@ -291,6 +292,8 @@ class XMLModel:
                     continue
                 sub = subs[0]
                 if spec.kind == "child":
+                    if spec.only_one and len(subs) > 1:
+                        raise XMLError(ErrorCode.INTERNAL_ERROR, spec.only_one)
                     kwargs[fname] = _model(spec, cls).from_element(sub)
                 elif spec.kind == "ctext":
                     _no_extra(sub, extra.get(spec.name, set()), set())

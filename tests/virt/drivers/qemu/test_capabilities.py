@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -30,18 +29,20 @@ def test_probe_reports_real_binary_facts(tmp_path: Path) -> None:
     assert any(c.name == "qemu64" for c in caps.cpu_models)
     assert caps.has_type("virtio-blk-pci") and "bootindex" in caps.device_props["virtio-blk-pci"]
     assert "machine.hpet" not in caps.flags  # the 7.2 release: libvirt still uses -no-hpet
+    # the host CPU TCG emulates (always probed) and each model's blockers, for host-model CPUs
+    tcg = caps.host_cpu_props["tcg"]
+    assert isinstance(tcg["family"], int) and tcg.get("sse2") is True
+    assert "qemu64" in caps.cpu_blockers["tcg"]
 
 
 @needs_qemu
-def test_cache_is_used_while_binary_unchanged_and_fast(tmp_path: Path) -> None:
+def test_cache_is_used_while_binary_unchanged(tmp_path: Path) -> None:
     first = probe_qemu_caps(QEMU, cache_dir=tmp_path)
     [cache_file] = list(tmp_path.iterdir())
     stored = json.loads(cache_file.read_text())
     stored["caps"]["version"] = [1, 2, 3]  # prove the next answer comes from the file
     cache_file.write_text(json.dumps(stored))
-    start = time.monotonic()
     cached = probe_qemu_caps(QEMU, cache_dir=tmp_path)
-    assert time.monotonic() - start < 0.5
     assert cached.version == (1, 2, 3)
     assert cached.machines == first.machines and cached.qom_types == first.qom_types
 

@@ -101,6 +101,19 @@ def assign_usb(defn: DomainDef) -> None:
     for it in items:
         if it.address is not None and it.address.type == "usb" and it.address.port:
             used.add(str(it.address.port))
+    # qemuDomainUSBAddressAddHubs: when the devices without a port outnumber all ports of the USB
+    # controllers and hubs, libvirt adds enough hubs (each takes one port and offers 8) first
+    needing = sum(1 for it in items if not (it.address is not None and it.address.type == "usb" and it.address.port))
+    available = sum(
+        c.ports or USB_PORTS.get(c.model or "", 0)
+        for c in defn.devices.controllers
+        if c.type == "usb" and c.model != "none"
+    ) + HUB_PORTS * len(defn.devices.hubs)
+    if needing > available:
+        new_hubs = [Hub(type="usb") for _ in range(-(-(needing - available + 1) // (HUB_PORTS - 1)))]
+        n_old = len(defn.devices.hubs)
+        defn.devices.hubs.extend(new_hubs)
+        items = [*items[:n_old], *new_hubs, *items[n_old:]]
     hubs: list[str] = []
     for it in items:
         if it.address is None:

@@ -21,7 +21,7 @@ Error = error_factory(ErrorDomain.QEMU)
 
 DEFAULT_BINARY = "/usr/bin/qemu-system-x86_64"
 # Bump when the probe or the stored shape changes: older cache files are then ignored.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 PROBE_TIMEOUT = 30.0
 
 # Devices whose properties decide command-line forms; probing all ~500 types would cost seconds.
@@ -85,6 +85,10 @@ class QemuCaps:
     accelerators: tuple[str, ...] = ()
     kvm_present: bool = False
     flags: frozenset[str] = frozenset()
+    # per accelerator ("kvm", "tcg"): the host CPU QEMU offers (full expansion of the migratable
+    # "host"/"max" model: property -> value) and each CPU model's blockers (unavailable features)
+    host_cpu_props: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cpu_blockers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def version_int(self) -> int:
@@ -148,6 +152,11 @@ class QemuCaps:
             accelerators=tuple(data.get("accelerators", ())),
             kvm_present=bool(data.get("kvm_present", False)),
             flags=frozenset(data.get("flags", ())),
+            host_cpu_props={k: dict(v) for k, v in data.get("host_cpu_props", {}).items()},
+            cpu_blockers={
+                accel: {m: tuple(f) for m, f in models.items()}
+                for accel, models in data.get("cpu_blockers", {}).items()
+            },
         )
 
 
@@ -199,13 +208,35 @@ def probe_qemu_caps(
 
 
 async def _probe(binary: str) -> QemuCaps:
+    """The main probe (KVM when usable, else TCG), then the TCG CPU facts from a second process."""
+    caps = await _run_probe(binary, "kvm:tcg", _interrogate)
+    if caps.kvm_present and "tcg" not in caps.host_cpu_props:
+        with contextlib.suppress(Exception):  # CPU facts are optional: host-model then stays refused
+            props, blockers = await _run_probe(binary, "tcg", lambda c, _b: _cpu_facts(c, "max"))
+            caps.host_cpu_props["tcg"] = props
+            caps.cpu_blockers["tcg"] = blockers
+    return caps
+
+
+async def _cpu_facts(client: Any, model: str) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """What libvirt asks to build host-model CPUs: the migratable full expansion of `model` and
+    every model's unavailable features under the running accelerator."""
+    exp = await client.execute(
+        "query-cpu-model-expansion", {"type": "full", "model": {"name": model, "props": {"migratable": True}}}
+    )
+    defs = await client.execute("query-cpu-definitions")
+    blockers = {d["name"]: tuple(d.get("unavailable-features", ())) for d in defs}
+    return dict(exp["model"]["props"]), blockers
+
+
+async def _run_probe(binary: str, accel: str, interrogate: Any) -> Any:
     """Start `binary -machine none` paused and interrogate it over the QMP socket it listens on."""
     from qemu.qmp import QMPClient
 
     with tempfile.TemporaryDirectory(prefix="virtstack-qemucaps-") as tmp:
         sock = os.path.join(tmp, "qmp.sock")
         argv = [
-            binary, "-machine", "none,accel=kvm:tcg", "-nodefaults", "-nographic", "-S",
+            binary, "-machine", f"none,accel={accel}", "-nodefaults", "-nographic", "-S",
             "-no-user-config", "-display", "none", "-qmp", f"unix:{sock},server=on,wait=off",
         ]  # fmt: skip
         try:
@@ -222,7 +253,7 @@ async def _probe(binary: str) -> QemuCaps:
                 err = (await proc.stderr.read()).decode(errors="replace").strip() if proc.stderr else ""
                 detail = err or "QEMU did not open its monitor"
                 raise Error(ErrorCode.INTERNAL_ERROR, f"Failed to probe capabilities for {binary}: {detail}")
-            return await _interrogate(client, binary)
+            return await interrogate(client, binary)
         finally:
             with contextlib.suppress(Exception):
                 await client.execute("quit")
@@ -302,6 +333,13 @@ async def _interrogate(client: Any, binary: str) -> QemuCaps:
             props = await client.execute("qom-list-properties", {"typename": f"{m.name}-machine"})
             machine_props[m.name] = tuple(sorted(p["name"] for p in props))
     kvm = await client.execute("query-kvm")
+    host_cpu_props: dict[str, dict[str, Any]] = {}
+    cpu_blockers: dict[str, dict[str, tuple[str, ...]]] = {}
+    accel = "kvm" if kvm.get("enabled") else "tcg"
+    with contextlib.suppress(Exception):
+        props, blockers = await _cpu_facts(client, "host" if accel == "kvm" else "max")
+        host_cpu_props[accel] = props
+        cpu_blockers[accel] = blockers
     caps = QemuCaps(
         emulator=binary,
         version=(int(q["major"]), int(q["minor"]), int(q["micro"])),
@@ -313,6 +351,8 @@ async def _interrogate(client: Any, binary: str) -> QemuCaps:
         machine_props=machine_props,
         accelerators=accels,
         kvm_present=bool(kvm.get("present", False)),
+        host_cpu_props=host_cpu_props,
+        cpu_blockers=cpu_blockers,
     )
     caps.flags = derive_flags(caps)
     return caps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 
@@ -76,8 +77,19 @@ class QemuDriverConfig:
 
     @classmethod
     def system(cls) -> QemuDriverConfig:
-        """Stock libvirtd 9.0 running as root on Debian 12 (what `virsh domxml-to-native` shows)."""
-        return cls()
+        """Stock libvirtd 9.0 running as root on Debian 12 (what `virsh domxml-to-native` shows).
+
+        As in libvirt, a VNC/SPICE/chardev certificate directory left unset in qemu.conf is the legacy
+        /etc/pki/libvirt-<kind> when that exists on the host, else default_tls_x509_cert_dir; with no
+        hugetlbfs_mount set, the hugetlbfs file systems mounted on the host are used.
+        """
+        cfg = cls()
+        cfg.hugetlbfs_mounts = hugetlbfs_mounts()
+        for kind in ("vnc", "spice", "chardev"):
+            field_name = f"{kind}_tls_x509_cert_dir"
+            if not os.path.isdir(getattr(cfg, field_name)):
+                setattr(cfg, field_name, cfg.default_tls_x509_cert_dir)
+        return cfg
 
     @classmethod
     def harness(cls) -> QemuDriverConfig:
@@ -102,6 +114,15 @@ class QemuDriverConfig:
     def domain_dir(self, base: str, dom_id: int, name: str) -> str:
         """libvirt's per-domain directory name: <base>/domain-<ID>-<NAME> (name shortened to 20)."""
         return f"{base}/domain-{dom_id}-{short_name(name)}"
+
+
+def hugetlbfs_mounts(mounts: str = "/proc/mounts") -> list[str]:
+    """Where hugetlbfs is mounted on this host (libvirt looks them up when qemu.conf names none)."""
+    try:
+        with open(mounts) as f:
+            return [line.split()[1] for line in f if len(line.split()) > 2 and line.split()[2] == "hugetlbfs"]
+    except OSError:
+        return []
 
 
 def short_name(name: str) -> str:

@@ -123,6 +123,8 @@ def _os_defaults(defn: DomainDef, caps: CapsLike) -> None:
         )
     if defn.devices.emulator is None:
         defn.devices.emulator = caps.emulator or DEFAULT_EMULATOR
+        if ost.arch == "i686" and os.path.exists(I386_EMULATOR):
+            defn.devices.emulator = I386_EMULATOR  # libvirt picks the binary named after the guest arch
     elif not os.path.exists(defn.devices.emulator):
         raise Error(
             ErrorCode.SYSTEM_ERROR, f"Cannot check QEMU binary {defn.devices.emulator}: No such file or directory"
@@ -139,6 +141,9 @@ def _os_defaults(defn: DomainDef, caps: CapsLike) -> None:
         defn.os.boot = [Boot(dev="hd")]
 
 
+I386_EMULATOR = "/usr/bin/qemu-system-i386"
+
+
 def _default_cpu_model(defn: DomainDef, caps: CapsLike) -> str | None:
     """The machine type's default CPU as QEMU reports it (qemu64-x86_64-cpu -> qemu64), if known."""
     m = caps.machine(machine_of(defn))
@@ -146,9 +151,9 @@ def _default_cpu_model(defn: DomainDef, caps: CapsLike) -> str | None:
     if not cpu_type or not caps.cpu_models:
         return None
     model = str(cpu_type).removesuffix(f"-{caps.arch or 'x86_64'}-cpu")
-    arch = defn.os.type.arch if defn.os and defn.os.type else None
-    if arch == "i686" and model == "qemu64":
-        return "qemu32"  # the i386 binary's default for the same machine types
+    emulator = defn.devices.emulator or ""
+    if os.path.basename(emulator) == os.path.basename(I386_EMULATOR) and model == "qemu64":
+        return "qemu32"  # the i386 binary's default; an i686 guest on the x86_64 binary keeps qemu64
     return model
 
 
@@ -413,7 +418,7 @@ def _chardev_defaults(defn: DomainDef) -> None:
         tgt = c.target or ChrTarget()
         c.target = tgt
         if tgt.type is None:
-            tgt.type = "serial" if i == 0 else "virtio"
+            tgt.type = "serial"  # x86's default for every console; only the first may be one (validated)
         if tgt.port is None:
             tgt.port = i
     for ch in devs.channels:
@@ -460,19 +465,20 @@ def _implicit_devices(defn: DomainDef, caps: CapsLike, cfg: QemuDriverConfig) ->
 def _default_audio(defn: DomainDef, cfg: QemuDriverConfig) -> str | None:
     """qemuDomainDefAddDefaultAudioBackend: spice carries audio; sdl, or vnc / no display when qemu.conf
     allows host audio, pass the host's driver through; otherwise a silent 'none' backend."""
-    types = {g.type for g in defn.devices.graphics}
-    if "spice" in types:
-        return "spice"
-    passthrough = (
-        "sdl" in types
-        or ("vnc" in types and cfg.vnc_allow_host_audio)
-        or (not types and cfg.nographics_allow_host_audio)
-    )
-    if passthrough:
+    graphics = defn.devices.graphics
+    if not graphics:
+        return cfg.host_audio_driver if cfg.nographics_allow_host_audio else "none"
+    decision: str | None = None  # libvirt walks all graphics: the last one that carries audio decides
+    for g in graphics:
+        if g.type == "spice":
+            decision = "spice"
+        elif g.type == "sdl" or (g.type == "vnc" and cfg.vnc_allow_host_audio):
+            decision = "host"
+        elif g.type == "vnc":
+            decision = "none"
+    if decision == "host":
         return cfg.host_audio_driver  # None: QEMU picks, libvirt writes nothing
-    if not types or "vnc" in types:
-        return "none"
-    return None
+    return decision
 
 
 def _fill_pci_controllers(defn: DomainDef, caps: CapsLike) -> None:
@@ -511,6 +517,16 @@ def _validate_os(defn: DomainDef) -> None:
     if os_ is None:
         return
     loader, nvram = os_.loader, os_.nvram
+    # the QEMU driver's own checks (qemuValidateDomainDef) run before the generic ones below
+    uefi = os_.firmware == "efi" or (loader is not None and loader.type == "pflash")
+    if uefi and not (defn.features is not None and defn.features.acpi):
+        raise Error(ErrorCode.CONFIG_UNSUPPORTED, "UEFI requires ACPI on this architecture")
+    if loader is not None and loader.secure is True:
+        if not is_q35(defn):
+            raise Error(ErrorCode.CONFIG_UNSUPPORTED, "Secure boot is supported with q35 machine types only")
+        arch = os_.type.arch if os_.type is not None else None
+        if arch not in (None, "x86_64"):
+            raise Error(ErrorCode.CONFIG_UNSUPPORTED, "Secure boot is supported for x86_64 architecture only")
     if os_.firmware == "bios" and nvram is not None:
         raise DomError(ErrorCode.XML_DETAIL, "firmware type 'bios' does not support nvram")
     if os_.firmware is not None and loader is not None and loader.secure is False:
@@ -525,9 +541,6 @@ def _validate_os(defn: DomainDef) -> None:
             )
         if loader is not None and not loader.path:
             raise DomError(ErrorCode.XML_DETAIL, "no loader path specified and firmware auto selection disabled")
-    uefi = os_.firmware == "efi" or (loader is not None and loader.type == "pflash")
-    if uefi and not (defn.features is not None and defn.features.acpi):
-        raise Error(ErrorCode.CONFIG_UNSUPPORTED, "UEFI requires ACPI on this architecture")
     if loader is not None and loader.stateless and nvram is not None and nvram.template:
         raise DomError(ErrorCode.XML_DETAIL, "NVRAM template is not permitted when loader is stateless")
 
@@ -603,12 +616,6 @@ def _validate_devices(defn: DomainDef) -> None:
     for n in devs.interfaces:
         if n.mtu is not None and n.type == "user":
             raise Error(ErrorCode.CONFIG_UNSUPPORTED, "setting MTU on interface type user is not supported yet")
-    if is_q35(defn) and (
-        any(d.bus == "ide" for d in devs.disks) or any(c.type == "ide" for c in devs.controllers)
-    ):
-        raise Error(
-            ErrorCode.CONFIG_UNSUPPORTED, "IDE controllers are unsupported for this QEMU binary or machine type"
-        )
     for v in devs.videos[1:]:
         if v.model is not None and v.model.type == "ramfb":
             raise Error(ErrorCode.CONFIG_UNSUPPORTED, "video type 'ramfb' is only valid as primary video device")
@@ -618,7 +625,10 @@ def _validate_devices(defn: DomainDef) -> None:
     if usb_off and any(i.bus == "usb" for i in devs.inputs):
         raise Error(ErrorCode.CONFIG_UNSUPPORTED, "Can't add USB input device. USB bus is disabled")
     if usb_off and any(d.bus == "usb" for d in devs.disks):
-        raise Error(ErrorCode.CONFIG_UNSUPPORTED, "Can't add USB disk device. USB bus is disabled")
+        raise Error(
+            ErrorCode.CONFIG_UNSUPPORTED,
+            "USB is disabled for this domain, but USB devices are present in the domain XML",
+        )
     gl = [g for g in devs.graphics if g.type == "egl-headless" or (g.gl is not None and g.gl.enable == "yes")]
     if len(gl) > 1:
         raise Error(ErrorCode.CONFIG_UNSUPPORTED, "multiple OpenGL displays are not supported by QEMU")
@@ -645,6 +655,8 @@ def _validate_devices(defn: DomainDef) -> None:
                 "guest architecture or machine type",
             )
     for i in devs.inputs:
+        if i.model in ("virtio", "virtio-transitional", "virtio-non-transitional") and i.bus not in (None, "virtio"):
+            raise Error(ErrorCode.CONFIG_UNSUPPORTED, f"only bus 'virtio' is supported for input model '{i.model}'")
         if i.model in ("virtio-transitional", "virtio-non-transitional") and i.type != "passthrough":
             raise Error(
                 ErrorCode.CONFIG_UNSUPPORTED,
@@ -658,26 +670,44 @@ def _validate_devices(defn: DomainDef) -> None:
 def _validate_controllers(defn: DomainDef) -> None:
     """Controller indexes are unique per type (USB companions share their EHCI's index)."""
     seen: set[tuple[str, int]] = set()
+    usb_buses: set[int] = set()
+    usb = [c for c in defn.devices.controllers if c.type == "usb"]
+    if any(c.model == "none" for c in usb) and len(usb) > 1:
+        raise DomError(ErrorCode.XML_DETAIL, "Can't add another USB controller: USB is disabled for this domain")
     for c in defn.devices.controllers:
+        if c.type == "usb":
+            # USB controllers may share an index (EHCI and its UHCI companions form one bus), but two
+            # bus-owning controllers on one index are refused when libvirt lays out the USB buses
+            if not (c.model or "").startswith("ich9-uhci"):
+                if (c.index or 0) in usb_buses:
+                    raise DomError(ErrorCode.XML_ERROR, f"Duplicate USB controllers with index {c.index or 0}")
+                usb_buses.add(c.index or 0)
+            continue
         key = (c.type or "", c.index or 0)
-        if key in seen and not (c.type == "usb" and (c.model or "").startswith("ich9-")):
+        if key in seen:
             raise DomError(ErrorCode.XML_ERROR, f"Multiple '{c.type}' controllers with index '{c.index}'")
         seen.add(key)
 
 
 def _validate(defn: DomainDef, cfg: QemuDriverConfig) -> None:
-    for g in defn.devices.graphics:
-        if g.type == "spice" and g.tls_port is not None and g.tls_port != -1 and not cfg.spice_tls:
-            raise Error(
-                ErrorCode.CONFIG_UNSUPPORTED, "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf"
-            )
-    _validate_os(defn)
-    _validate_cpu_features(defn)
-    _validate_devices(defn)
-    for d in defn.devices.disks:
+    from virtstack.virt.drivers.qemu.command.validate import validate_definition, validate_graphics
+
+    devs = defn.devices
+    for d in devs.disks:  # parse-time in libvirt
         dev = d.target.dev if d.target and d.target.dev else ""
         if re.search(r"\d$", dev):
             raise Error(ErrorCode.CONFIG_UNSUPPORTED, f"invalid disk target '{dev}', partitions can't appear in disk targets")
+    if is_q35(defn) and (  # found while adding the implicit IDE controller, before validation
+        any(d.bus == "ide" for d in devs.disks) or any(c.type == "ide" for c in devs.controllers)
+    ):
+        raise Error(
+            ErrorCode.CONFIG_UNSUPPORTED, "IDE controllers are unsupported for this QEMU binary or machine type"
+        )
+    _validate_os(defn)
+    _validate_cpu_features(defn)
+    validate_definition(defn, cfg)
+    _validate_devices(defn)
+    validate_graphics(defn, cfg)
     drives: dict[tuple[str, int, int, int, int], str] = {}
     for d in defn.devices.disks:
         a = d.address

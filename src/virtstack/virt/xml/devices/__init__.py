@@ -54,7 +54,9 @@ class Devices(XMLModel):
     redirdevs: list[Redirdev] = children("redirdev", Redirdev)
     hubs: list[Hub] = children("hub", Hub)
     watchdogs: list[Watchdog] = children("watchdog", Watchdog)
-    memballoon: MemBalloon | None = child("memballoon", MemBalloon)
+    memballoon: MemBalloon | None = child(
+        "memballoon", MemBalloon, only_one="only a single memory balloon device is supported"
+    )
     rngs: list[RNG] = children("rng", RNG)
     panics: list[Panic] = children("panic", Panic)
     shmems: list[Shmem] = children("shmem", Shmem)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from virtstack.virt.xml.base import ONOFF, UINT, Ctx, XMLModel, attr, cattr, child, children, enum
+from virtstack.virt.errors import ErrorCode
+from virtstack.virt.xml.base import ONOFF, UINT, Ctx, XMLError, XMLModel, attr, cattr, child, children, enum
 from virtstack.virt.xml.devices.address import Address, Alias
 
 CHR_TYPES = (
@@ -81,6 +82,8 @@ class CharDev(XMLModel):
     def validate(self) -> None:
         if self.type is None:
             self.type = "pty"
+        if len(self.sources) > 1 and self.type != "udp":  # udp alone has a bind and a connect side
+            raise XMLError(ErrorCode.XML_ERROR, "only one source element is allowed for character device")
         if self.type == "tcp" and self.protocol is None:
             self.protocol = "raw"
 

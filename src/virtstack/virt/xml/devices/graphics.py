@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from virtstack.virt.xml.base import INT, XMLModel, attr, cattr, child, children, enum
+from virtstack.virt.errors import ErrorCode
+from virtstack.virt.xml.base import INT, XMLError, XMLModel, attr, cattr, child, children, enum
 
 GRAPHICS_TYPES = ("sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus")
 
@@ -64,3 +65,8 @@ class Graphics(XMLModel):
     clipboard: str | None = cattr("clipboard", "copypaste")
     filetransfer: str | None = cattr("filetransfer", "enable")
     gl: Gl | None = child("gl", Gl)
+
+    def validate(self) -> None:
+        if self.gl is not None and self.gl.enable is None and self.type in ("spice", "sdl"):
+            # only egl-headless takes a bare <gl rendernode=...>
+            raise XMLError(ErrorCode.XML_ERROR, "Missing required attribute 'enable' in element 'gl'")

@@ -169,7 +169,7 @@ class DomainDef(XMLModel):
             self.on_reboot = "restart"
         if self.on_crash is None:
             self.on_crash = "destroy"
-        self.devices.disks = _sorted_disks(self.devices.disks)
+        self.devices.disks = sorted_disks(self.devices.disks)
         if self.clock is None:
             self.clock = Clock(offset="utc")
         elif self.clock.offset is None:
@@ -184,7 +184,7 @@ class DomainDef(XMLModel):
         return str(self.uuid) if self.uuid else ""
 
 
-def _sorted_disks(disks: list[Disk]) -> list[Disk]:
+def sorted_disks(disks: list[Disk]) -> list[Disk]:
     """virDomainDiskInsert: a disk goes before the first later disk on its bus with a higher target index,
     else right after the last disk on its bus, else at the end."""
     out: list[Disk] = []

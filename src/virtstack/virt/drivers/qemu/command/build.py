@@ -14,6 +14,7 @@ from virtstack.virt.drivers.qemu.command import (
     disks,
     display,
     host,
+    hostcpu,
     machine,
     misc,
     network,
@@ -23,7 +24,7 @@ from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
-from virtstack.virt.xml.domain import DomainDef
+from virtstack.virt.xml.domain import DomainDef, sorted_disks
 
 Error = error_factory(ErrorDomain.QEMU)
 
@@ -131,7 +132,7 @@ def build_command(
     raises a VirtError (mostly CONFIG_UNSUPPORTED) rather than producing a command that means something
     else; an unexpected model shape becomes INTERNAL_ERROR, never a traceback.
     """
-    devices = dataclasses.replace(defn.devices, disks=disks.sorted_disks(defn.devices.disks))
+    devices = dataclasses.replace(defn.devices, disks=sorted_disks(defn.devices.disks))
     defn = dataclasses.replace(defn, devices=devices)  # a view: the caller's definition is not touched
     ctx = BuildContext(defn=defn, caps=caps, config=config, runtime=runtime)
     try:
@@ -151,9 +152,13 @@ def _build(ctx: BuildContext) -> None:
             f"Emulator '{defn.devices.emulator or ctx.caps.emulator}' does not support virt type '{defn.type}'"
         )
     misc.reject_unsupported_devices(ctx)
+    hostcpu.check_tsc(defn, ctx.runtime.host_tsc)
     host.check_firmware(ctx)
-    host.check_fd_groups(ctx)
-    host.check_secrets(ctx)
+    host.check_storage(ctx)
+    if defn.type == "kvm":
+        hostcpu.check_guest_cpu(defn, ctx.runtime.host_cpu)
+    elif ctx.runtime.host_cpu is not None:  # None: the harness's fake host, never compared
+        hostcpu.check_guest_cpu(defn, hostcpu.offered(ctx.caps.host_cpu_props.get("tcg")))
     controllers.index_pci_buses(ctx)
     disk_boot, net_boot = boot_indexes(defn)
     machine.build_name(ctx)
@@ -167,6 +172,7 @@ def _build(ctx: BuildContext) -> None:
     _bios(ctx)
     machine.build_memory(ctx)
     machine.build_smp(ctx)
+    machine.build_iothreads(ctx)
     machine.build_numa(ctx)
     machine.build_uuid_display(ctx)
     machine.build_monitor(ctx)
@@ -176,6 +182,7 @@ def _build(ctx: BuildContext) -> None:
     _acpi_tables(ctx)
     controllers.build_pci_hole64(ctx)
     controllers.build_controllers(ctx)
+    misc.build_hubs(ctx)
     disks.build_disks(ctx, disk_boot)
     network.build_interfaces(ctx, net_boot)
     chardev.build_serials(ctx)
@@ -191,9 +198,10 @@ def _build(ctx: BuildContext) -> None:
     misc.build_balloon(ctx)
     misc.build_rngs(ctx)
     misc.build_vmcoreinfo(ctx)
+    misc.build_sandbox(ctx)  # libvirt's order: sandbox, panic devices, vsock, -msg
     misc.build_panics(ctx)
     misc.build_vsock(ctx)
-    misc.build_sandbox_and_msg(ctx)
+    misc.build_msg(ctx)
 
 
 def xml_to_native(
@@ -212,18 +220,11 @@ def xml_to_native(
     placeholder fd, since no real tap device is opened for a command that is only printed.
     `prepare` may adjust the runtime context (fds, secrets, host lookups) before the build.
     """
-    from virtstack.virt.drivers.qemu.defaults import apply_qemu_defaults
-    from virtstack.virt.xml.domain import parse_domain
+    # the same parse -> virt type check -> defaults pipeline as define (imported here: definition
+    # imports this package)
+    from virtstack.virt.drivers.qemu.definition import parse_for_qemu
 
-    defn = parse_domain(xml)
-    # libvirt keeps disks sorted from parse time on (virDomainDiskInsert), before addresses are assigned
-    defn.devices.disks = disks.sorted_disks(defn.devices.disks)
-    if defn.type not in ("qemu", "kvm"):
-        raise unsupported(
-            f"Emulator '{defn.devices.emulator or caps.emulator}' does not support virt type '{defn.type}'"
-        )
-    apply_qemu_defaults(defn, caps, config=config)
-    defn = copy.deepcopy(defn)
+    defn = copy.deepcopy(parse_for_qemu(xml, caps, config=config))
     runtime = RuntimeContext.for_domain(defn.name or "", -1, config, monitor_fd=monitor_fd)
     runtime.cdrom_check = cdrom_check
     first_fd = 25
@@ -233,6 +234,9 @@ def xml_to_native(
         if defn.devices.interfaces[i].type in ("ethernet", "network", "bridge", "direct"):
             runtime.fds[f"tap:net{i}"] = first_fd
             first_fd += 1
+    runtime.allocated_tls_graphics = display.pretend_graphics_ports(
+        defn, config.spice_tls, config.spice_auto_unix_socket
+    )
     if prepare is not None:
         prepare(runtime)
     return build_command(defn, caps, config, runtime)

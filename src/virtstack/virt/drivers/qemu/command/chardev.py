@@ -41,15 +41,17 @@ def chardev_backend(ctx: BuildContext, dev: CharDev, chr_id: str) -> str:
         bind = next((s for s in srcs if s.mode == "bind"), None)
         parts = [
             "udp", f"id={chr_id}",
-            f"host={connect.host or '' if connect else ''}", f"port={connect.service or '' if connect else ''}",
-            f"localaddr={bind.host or '' if bind else ''}", f"localport={bind.service or '0' if bind else '0'}",
+            f"host={qemu_opt(connect.host or '' if connect else '')}",
+            f"port={qemu_opt(connect.service or '' if connect else '')}",
+            f"localaddr={qemu_opt(bind.host or '' if bind else '')}",
+            f"localport={qemu_opt(bind.service or '0' if bind else '0')}",
         ]  # fmt: skip
     elif kind == "tcp":
         parts = [
             "socket",
             f"id={chr_id}",
-            f"host={src.host if src else ''}",
-            f"port={src.service if src else ''}",
+            f"host={qemu_opt(src.host or '' if src else '')}",
+            f"port={qemu_opt(src.service or '' if src else '')}",
         ]
         if dev.protocol == "telnet":
             parts.append("telnet=on")
@@ -58,7 +60,8 @@ def chardev_backend(ctx: BuildContext, dev: CharDev, chr_id: str) -> str:
     elif kind == "unix":
         if path is None:
             path = qemu_opt(_auto_unix_path(ctx, dev))
-        listen = src is None or src.mode in (None, "bind")
+        # a unix source listens only in mode='bind' (or with no path, where libvirt makes one up)
+        listen = src is None or src.mode == "bind" or (src.mode is None and not src.path)
         if listen and ctx.runtime.open_fd is not None:
             raw = src.path if src and src.path else _auto_unix_path(ctx, dev)
             fd = ctx.open_fd(FdRequest(chr_id, raw, "unix-listen"))
@@ -70,7 +73,7 @@ def chardev_backend(ctx: BuildContext, dev: CharDev, chr_id: str) -> str:
     elif kind == "spicevmc":
         parts = ["spicevmc", f"id={chr_id}", "name=vdagent"]
     elif kind == "spiceport":
-        parts = ["spiceport", f"id={chr_id}", f"name={src.channel if src else ''}"]
+        parts = ["spiceport", f"id={chr_id}", f"name={qemu_opt(src.channel or '' if src else '')}"]
     elif kind == "qemu-vdagent":
         parts = ["qemu-vdagent", f"id={chr_id}", "name=vdagent"]
         if src is not None and src.clipboard is not None and src.clipboard.copypaste is not None:

@@ -58,27 +58,6 @@ def chain_of(disk: Disk) -> list[Layer]:
     return layers
 
 
-def sorted_disks(disks: list[Disk]) -> list[Disk]:
-    """virDomainDiskInsert: disks grouped by bus in order of first appearance, by target index within."""
-    out: list[Disk] = []
-    for disk in disks:
-        dev = disk_index(disk.target.dev if disk.target and disk.target.dev else "")
-        insert_at = -1
-        for idx in range(len(out) - 1, -1, -1):
-            other = out[idx]
-            if other.bus != disk.bus:
-                continue
-            if disk_index(other.target.dev if other.target and other.target.dev else "") > dev:
-                insert_at = idx
-            elif insert_at == -1:
-                insert_at = idx + 1
-        if insert_at == -1:
-            out.append(disk)
-        else:
-            out.insert(insert_at, disk)
-    return out
-
-
 def assign_node_indexes(disks: list[Disk]) -> list[list[Layer]]:
     """libvirt numbers images across all disks from the last disk's top layer up to the first disk's base.
 
@@ -111,9 +90,9 @@ def disk_alias(ctx: BuildContext, disk: Disk) -> str:
         if bus == "sata":
             return f"sata{c}-{b}-{u}"
         if bus == "scsi":
-            if _scsi_model(ctx, c) in (None, "virtio-scsi", "virtio-transitional", "virtio-non-transitional"):
-                return f"scsi{c}-{b}-{t}-{u}"
-            return f"scsi{c}-{b}-{u}"
+            if _scsi_model(ctx, c) == "lsilogic":  # the one model libvirt still addresses without target
+                return f"scsi{c}-{b}-{u}"
+            return f"scsi{c}-{b}-{t}-{u}"
         if bus == "fdc":
             return f"fdc{c}-{b}-{u}"
     if bus == "virtio":
@@ -191,8 +170,6 @@ def _blockdev_pair(ctx: BuildContext, disk: Disk, layer: Layer, below: Layer | N
     ctx.add("-blockdev", json_arg(storage))
     readonly = not top or disk.readonly or disk.device == "cdrom"
     fmt: dict[str, Any] = {"node-name": f"{name}-format", "read-only": readonly}
-    if cache is not None:
-        fmt["cache"] = {"direct": cache[0], "no-flush": cache[1]}
     if top and disk.driver and disk.driver.discard:
         fmt["discard"] = disk.driver.discard
     if top and disk.driver and disk.driver.detect_zeroes:
@@ -200,6 +177,8 @@ def _blockdev_pair(ctx: BuildContext, disk: Disk, layer: Layer, below: Layer | N
         if dz == "unmap" and disk.driver.discard != "unmap":
             dz = "on"
         fmt["detect-zeroes"] = dz
+    if cache is not None:  # after discard/detect-zeroes, as libvirt orders the format node
+        fmt["cache"] = {"direct": cache[0], "no-flush": cache[1]}
     if layer.format in ("iso", "cow", "none"):
         raise unsupported(f"storage format '{layer.format}' is not supported")
     fmt["driver"] = layer.format
@@ -403,7 +382,7 @@ def _disk_device(ctx: BuildContext, disk: Disk, drive: str | None, bootindex: in
     if bus == "usb":
         props["removable"] = bool(tgt is not None and tgt.removable)
     cache = _cache(disk)
-    if cache is not None and bus != "fdc":
+    if cache is not None:  # floppies too
         props["write-cache"] = "on" if cache[2] else "off"
     geo = disk.geometry
     if geo is not None:
@@ -447,10 +426,12 @@ def _scsi_props(ctx: BuildContext, disk: Disk, alias: str) -> dict[str, Any]:
     else:
         driver = "scsi-hd"
     props: dict[str, Any] = {"driver": driver}
-    if model in (None, "virtio-scsi", "virtio-transitional", "virtio-non-transitional"):
-        props.update({"bus": f"scsi{c}.0", "channel": b, "scsi-id": t, "lun": u})
-    else:
+    if model == "lsilogic":  # libvirt keeps the old bus/scsi-id form for this model alone
+        if t != 0:
+            raise unsupported("target must be 0 for controller model 'lsilogic'")
         props.update({"bus": f"scsi{c}.{b}", "scsi-id": u})
+    else:
+        props.update({"bus": f"scsi{c}.0", "channel": b, "scsi-id": t, "lun": u})
     if driver != "scsi-block":
         props["device_id"] = f"drive-{alias}"
     return props

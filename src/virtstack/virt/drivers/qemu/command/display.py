@@ -8,6 +8,7 @@ from typing import Any
 from virtstack.virt.drivers.qemu.command import host
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
 from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
+from virtstack.virt.errors import ErrorCode
 from virtstack.virt.xml.devices.graphics import Graphics
 from virtstack.virt.xml.devices.video import Video
 
@@ -24,14 +25,26 @@ def build_audio(ctx: BuildContext) -> None:
         ctx.add("-audiodev", json_arg({"id": aid, "driver": audio.type}))
 
 
+#: graphics types QEMU can show only once per domain
+_ONCE_GRAPHICS = ("sdl", "vnc", "spice", "egl-headless", "dbus")
+
+
 def build_graphics(ctx: BuildContext) -> None:
-    for g in ctx.defn.devices.graphics:
+    graphics = ctx.defn.devices.graphics
+    for g in graphics:  # libvirt resolves GL render nodes while preparing, before this check
+        wants_gl = g.type == "egl-headless" or (g.type == "spice" and g.gl is not None and g.gl.enable == "yes")
+        if wants_gl and (g.gl is None or not g.gl.rendernode):
+            host.render_node(ctx)
+    types = [g.type for g in graphics]
+    if any(types.count(t) > 1 for t in _ONCE_GRAPHICS):
+        raise unsupported("only 1 graphics device of each type (sdl, vnc, spice, headless, dbus) is supported")
+    for i, g in enumerate(graphics):
         if g.type == "vnc":
             ctx.add("-vnc", _vnc(ctx, g))
             if g.keymap:
                 ctx.add("-k", g.keymap)
         elif g.type == "spice":
-            ctx.add("-spice", _spice(ctx, g))
+            ctx.add("-spice", _spice(ctx, g, i in ctx.runtime.allocated_tls_graphics))
         elif g.type == "sdl":
             parts = ["sdl"]
             if g.gl is not None and g.gl.enable is not None:
@@ -43,6 +56,47 @@ def build_graphics(ctx: BuildContext) -> None:
             ctx.add("-display", ",".join(parts))
         else:
             raise unsupported(f"unsupported graphics type '{g.type}'")
+
+
+def pretend_graphics_ports(defn: Any, spice_tls: bool, auto_socket: bool) -> set[int]:
+    """What libvirt's port allocation does for a command that is only printed (domxml-to-native):
+    auto-ported VNC shows display 0; an auto-ported SPICE listening on an address gets 5901 for the
+    plain port and 5902 for the TLS port, each only when its channels (or the default mode) need it.
+    Listens on sockets or nothing allocate no port, nor does an address-less listen that qemu.conf's
+    spice_auto_unix_socket turns into a socket. Returns the indexes of graphics given a TLS port."""
+    allocated: set[int] = set()
+    for i, g in enumerate(defn.devices.graphics):
+        if g.type != "spice" or not g.listens or g.listens[0].type not in ("address", "network"):
+            continue
+        first = g.listens[0]
+        if auto_socket and first.type == "address" and not first.address and g.listen is None:
+            continue
+        legacy_auto = g.port == -1 and g.tls_port == -1
+        if g.autoport != "yes" and not legacy_auto:
+            if g.port == -1:
+                g.port = 5901
+            if g.tls_port == -1:
+                g.tls_port = 5902
+                allocated.add(i)
+            continue
+        g.port = g.tls_port = 0  # autoport ignores ports written in the XML
+        modes = [ch.mode for ch in g.channels]
+        need_tls = "secure" in modes
+        need_plain = "insecure" in modes
+        default = g.default_mode or "any"
+        if default == "secure":
+            need_tls = True
+        elif default == "insecure":
+            need_plain = True
+        else:
+            need_tls = need_tls or spice_tls
+            need_plain = True
+        if need_plain:
+            g.port = 5901
+        if need_tls:
+            g.tls_port = 5902
+            allocated.add(i)
+    return allocated
 
 
 def _listen_address(g: Graphics, default: str, auto_socket: bool) -> tuple[str | None, str | None]:
@@ -63,25 +117,26 @@ def _listen_address(g: Graphics, default: str, auto_socket: bool) -> tuple[str |
 
 
 def _host(addr: str) -> str:
+    """A listen address as a QEMU option value: IPv6 in brackets, commas doubled."""
     try:
         if isinstance(ipaddress.ip_address(addr), ipaddress.IPv6Address):
             return f"[{addr}]"
     except ValueError:
         pass
-    return addr
+    return qemu_opt(addr)
 
 
 def _vnc(ctx: BuildContext, g: Graphics) -> str:
     addr, sock = _listen_address(g, ctx.config.vnc_listen, ctx.config.vnc_auto_unix_socket)
     if sock is not None:
-        parts = [f"unix:{qemu_opt(sock or ctx.runtime.lib_dir + '/vnc.sock')}"]
+        parts = [f"vnc=unix:{qemu_opt(sock or ctx.runtime.lib_dir + '/vnc.sock')}"]
     elif addr is None:
         parts = ["none"]
     else:
         auto = g.autoport == "yes" or g.port in (None, -1)
         display = 0 if auto else (g.port or 5900) - 5900
         parts = [f"{_host(addr)}:{display}"]
-        if g.websocket is not None and g.websocket != -1:
+        if g.websocket:  # -1 (auto) stays -1 on a printed command line: only a real start allocates
             parts.append(f"websocket={g.websocket}")
     if g.share_policy is not None:
         parts.append(f"share={g.share_policy}")
@@ -96,7 +151,7 @@ def _vnc(ctx: BuildContext, g: Graphics) -> str:
     return ",".join(parts)
 
 
-def _spice(ctx: BuildContext, g: Graphics) -> str:
+def _spice(ctx: BuildContext, g: Graphics, tls_allocated: bool = False) -> str:
     cfg = ctx.config
     addr, sock = _listen_address(g, cfg.spice_listen, cfg.spice_auto_unix_socket)
     if addr == cfg.spice_listen and not g.listens and g.listen is None:
@@ -110,11 +165,11 @@ def _spice(ctx: BuildContext, g: Graphics) -> str:
         if port is not None or tls_port is None:
             parts.append(f"port={port or 0}")
         if tls_port is not None:
-            if not cfg.spice_tls:
+            if not cfg.spice_tls and not tls_allocated:
                 raise unsupported("spice TLS port set in XML configuration, but TLS is disabled in qemu.conf")
             parts.append(f"tls-port={tls_port}")
         if addr:
-            parts.append(f"addr={_host(addr) if ':' not in addr else addr}")
+            parts.append(f"addr={_host(addr) if ':' not in addr else qemu_opt(addr)}")
     if g.passwd is None and cfg.spice_password is None:
         parts.append("disable-ticketing=on")
     if g.mouse is not None:
@@ -122,7 +177,7 @@ def _spice(ctx: BuildContext, g: Graphics) -> str:
     if cfg.spice_sasl:
         parts.append("sasl=on")
     tls_in_use = g.tls_port is not None and g.tls_port > 0
-    if cfg.spice_tls and tls_in_use:
+    if tls_in_use:
         parts.append(f"x509-dir={qemu_opt(cfg.spice_tls_x509_cert_dir)}")
     for opt, val in (("image-compression", g.image), ("jpeg-wan-compression", g.jpeg),
                      ("zlib-glz-wan-compression", g.zlib), ("playback-compression", g.playback),
@@ -166,6 +221,8 @@ def _video(ctx: BuildContext, video: Video, i: int) -> dict[str, Any] | None:
     if driver is None:
         raise unsupported(f"video type {vtype} is not supported with QEMU")
     if vtype == "virtio" and video.driver is not None and video.driver.name == "vhostuser":
+        if not host.vhost_user_gpu_descriptors():
+            raise host.QemuError(ErrorCode.OPERATION_FAILED, "Unable to find a satisfying vhost-user-gpu")
         raise unsupported("vhost-user video needs a vhost-user-gpu helper this driver does not run")
     accel = m.acceleration if m is not None else None
     if vtype == "virtio" and accel is not None and accel.accel3d == "yes":

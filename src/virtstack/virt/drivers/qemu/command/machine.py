@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
-from virtstack.virt.drivers.qemu.command.escape import qemu_opt
+from virtstack.virt.drivers.qemu.command import hostcpu
+from virtstack.virt.drivers.qemu.command.context import BuildContext, Error, unsupported
+from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
+from virtstack.virt.errors import ErrorCode
 from virtstack.virt.xml.domain.misc import parse_cpuset
 
 MIB_KIB = 1024
@@ -59,6 +61,9 @@ def build_machine(ctx: BuildContext, pflash: list[str]) -> None:
     if feats and feats.smm and feats.smm.state is not None:
         parts.append(f"smm={'on' if feats.smm.state else 'off'}")
     parts.append(f"dump-guest-core={'on' if ctx.config.dump_guest_core else 'off'}")
+    mb = ctx.defn.memory_backing
+    if mb is not None and mb.nosharepages:
+        parts.append("mem-merge=off")
     if feats and feats.ioapic and feats.ioapic.driver is not None:
         parts.append(f"kernel_irqchip={'split' if feats.ioapic.driver == 'qemu' else 'on'}")
     if not numa_cells_kib(ctx):
@@ -99,25 +104,40 @@ def build_cpu(ctx: BuildContext) -> None:
     cpu = ctx.defn.cpu
     feats = ctx.defn.features
     parts: list[str] = []
-    if cpu is None or cpu.mode in (None, "custom"):
+    host_model_feats: list[str] = []
+    if cpu is not None and cpu.mode == "host-model":
+        # libvirt turns host-model into the custom CPU its capabilities computed for this accelerator
+        accel = "kvm" if ctx.defn.type == "kvm" else "tcg"
+        props = ctx.caps.host_cpu_props.get(accel)
+        if not props:
+            raise unsupported("CPU mode 'host-model' is not supported by this driver")
+        name, hm = hostcpu.host_model(props, ctx.caps.cpu_blockers.get(accel, {}))
+        parts.append(name)
+        own = {f.name for f in cpu.features}
+        host_model_feats = [f"{_qemu_feature(f)}={'on' if on else 'off'}" for f, on in hm if f not in own]
+    elif cpu is None or cpu.mode in (None, "custom"):
         name = cpu.model.name if cpu and cpu.model and cpu.model.name else "qemu64"
         if ctx.caps.cpu_models and not any(m.name == name for m in ctx.caps.cpu_models):
             raise unsupported(f"CPU model '{name}' is not supported by hypervisor")
         parts.append(name)
-        for f in cpu.features if cpu else []:
-            fname = _CPU_FEATURE_QEMU.get(f.name or "", (f.name or "").replace("_", "-"))
-            on = f.policy in (None, "require", "force")
-            parts.append(f"{fname}={'on' if on else 'off'}")
     elif cpu.mode in ("host-passthrough", "maximum"):
         if cpu.mode == "host-passthrough" and ctx.defn.type != "kvm":
             raise unsupported(
                 "CPU mode 'host-passthrough' for x86_64 qemu domain on x86_64 host is not supported by hypervisor"
             )
         parts.append("host" if cpu.mode == "host-passthrough" else "max")
-        parts.append(f"migratable={'off' if cpu.migratable is False else 'on'}")
-        parts += _phys_bits(cpu.maxphysaddr)
+        if cpu.migratable is not None:  # only when the definition (or its defaults) says so
+            parts.append(f"migratable={'off' if cpu.migratable is False else 'on'}")
     else:
         raise unsupported(f"CPU mode '{cpu.mode}' is not supported by this driver")
+    if cpu is not None:
+        accel_props = ctx.caps.host_cpu_props.get("kvm" if ctx.defn.type == "kvm" else "tcg")
+        custom = cpu.mode in (None, "custom")
+        optional = hostcpu.resolve_optional(cpu, hostcpu.offered(accel_props)) if custom and accel_props else {}
+        known = {p for props in ctx.caps.host_cpu_props.values() for p in props}
+        parts += _cpu_features(cpu, optional, known)
+        parts += host_model_feats
+        parts += [f"{_qemu_feature(name)}=off" for name in hostcpu.removed_features(cpu)]
     clock = ctx.defn.clock
     for t in clock.timers if clock else []:
         if t.name == "kvmclock" and t.present is not None:
@@ -145,7 +165,40 @@ def build_cpu(ctx: BuildContext) -> None:
         parts.append(f"pmu={'on' if feats.pmu.state else 'off'}")
     if cpu is not None and cpu.cache is not None:
         parts += _cache(cpu.cache, cpu.mode)
+    if cpu is not None:
+        parts += _phys_bits(cpu.maxphysaddr)  # last, after the cache options, in every CPU mode
     ctx.add("-cpu", ",".join(parts))
+
+
+#: features QEMU computes from guest state and refuses to set (virQEMUCapsCPUFilterFeatures drops them)
+_FILTERED_FEATURES = frozenset({"osxsave", "ospke"})
+
+
+def _qemu_feature(name: str) -> str:
+    return _CPU_FEATURE_QEMU.get(name, name.replace("_", "-"))
+
+
+def _cpu_features(cpu: Any, optional: dict[str, bool] | None = None, known: set[str] | None = None) -> list[str]:
+    """vendor= and each <feature>: require/force -> on, disable/forbid -> off, in every CPU mode.
+
+    An optional feature is left to QEMU for host/max CPUs; for a custom model libvirt resolves it
+    against the host CPU before building (`optional`: what KVM or TCG offers); without host data it
+    counts as off. `known` is every CPU property this QEMU has."""
+    out: list[str] = []
+    vendor = cpu.model.vendor_id if cpu.model is not None and cpu.mode not in ("host-passthrough", "maximum") else None
+    if vendor:
+        out.append(f"vendor={vendor}")
+    for f in cpu.features:
+        if f.name in _FILTERED_FEATURES:
+            continue
+        fname = _qemu_feature(f.name or "")
+        if f.policy in (None, "require", "force") or (f.policy == "optional" and (optional or {}).get(f.name or "")):
+            out.append(f"{fname}=on")
+        elif known and fname not in known:
+            continue  # turning off a feature this QEMU does not even know is dropped by libvirt
+        elif f.policy in ("disable", "forbid") or cpu.mode in (None, "custom"):
+            out.append(f"{fname}=off")
+    return out
 
 
 def _phys_bits(mpa: Any) -> list[str]:
@@ -154,10 +207,7 @@ def _phys_bits(mpa: Any) -> list[str]:
     if mpa.mode == "emulate" and mpa.bits is not None:
         return [f"phys-bits={mpa.bits}"]
     if mpa.mode == "passthrough":
-        out = ["host-phys-bits=on"]
-        if mpa.limit is not None:
-            out.append(f"host-phys-bits-limit={mpa.limit}")
-        return out
+        return ["host-phys-bits=on"]  # libvirt 9.0 has no limit= yet
     return []
 
 
@@ -204,7 +254,7 @@ def _hyperv(hv: Any) -> list[str]:
         if attr == "spinlocks":
             out.append(f"hv-spinlocks=0x{item.retries or 0:x}")
         elif attr == "vendor_id":
-            out.append(f"hv-vendor-id={item.value}")
+            out.append(f"hv-vendor-id={qemu_opt(item.value or '')}")
         else:
             out.append(f"{name}=on")
         if attr == "stimer" and item.direct is not None and item.direct.state:
@@ -216,9 +266,59 @@ def build_memory(ctx: BuildContext) -> None:
     """-m, the RAM backend object (when not NUMA), and -overcommit."""
     kib = memory_kib(ctx)
     ctx.add("-m", str(kib // MIB_KIB))
+    mb = ctx.defn.memory_backing
+    if mb is not None and mb.hugepages is not None and not ctx.config.hugetlbfs_mounts:
+        raise Error(
+            ErrorCode.INTERNAL_ERROR, "hugetlbfs filesystem is not mounted or disabled by administrator config"
+        )
+    if mb is not None and mb.hugepages is not None:
+        raise unsupported("hugepage-backed guest memory is not supported by this driver")
     if not numa_cells_kib(ctx):
-        ctx.obj({"qom-type": "memory-backend-ram", "id": "pc.ram", "size": kib * 1024})
-    ctx.add("-overcommit", "mem-lock=off")
+        ctx.obj(_ram_backend(ctx, kib))
+    ctx.add("-overcommit", f"mem-lock={'on' if mb is not None and mb.locked else 'off'}")
+
+
+def _ram_backend(ctx: BuildContext, kib: int) -> dict[str, Any]:
+    """The machine RAM object: plain RAM, memfd, or a file under memory_backing_dir (<source
+    type='file'>, or any shared access, which plain RAM cannot give), with libvirt's property order."""
+    mb = ctx.defn.memory_backing
+    source = mb.source if mb is not None else None
+    access = mb.access if mb is not None else None
+    props: dict[str, Any] = {"id": "pc.ram"}
+    if source == "memfd":
+        kind = "memfd"
+    elif source == "file" or access == "shared":
+        kind = "file"
+        props["mem-path"] = f"{ctx.config.memory_backing_dir}/{ctx.runtime.dom_id}-{ctx.defn.name}/pc.ram"
+    else:
+        kind = "ram"
+    if kind != "ram":
+        if access is not None:
+            props["share"] = access == "shared"
+        if kind == "file" and mb is not None and mb.discard:
+            props["discard-data"] = True
+        props["x-use-canonical-path-for-ramblock-id"] = False
+    if mb is not None and mb.allocation == "immediate":
+        props["prealloc"] = True
+    props["size"] = kib * 1024
+    return {"qom-type": f"memory-backend-{kind}", **props}
+
+
+def iothread_ids(defn: Any) -> list[int]:
+    """<iothreadids> as written, then the lowest free ids until <iothreads> are named (libvirt's fill)."""
+    ids = [t.id for t in defn.iothreadids.iothreads if t.id is not None] if defn.iothreadids else []
+    want = max(defn.iothreads or 0, len(ids))
+    candidate = 1
+    while len(ids) < want:
+        if candidate not in ids:
+            ids.append(candidate)
+        candidate += 1
+    return ids
+
+
+def build_iothreads(ctx: BuildContext) -> None:
+    for tid in iothread_ids(ctx.defn):
+        ctx.add("-object", json_arg({"qom-type": "iothread", "id": f"iothread{tid}"}))
 
 
 def build_smp(ctx: BuildContext) -> None:
@@ -247,14 +347,23 @@ def build_numa(ctx: BuildContext) -> None:
     for cell, kib in zip(cpu.numa.cells, numa_cells_kib(ctx), strict=True):
         nid = cell.id or 0
         backend: dict[str, Any]
-        if cell.mem_access is not None:
+        mb = ctx.defn.memory_backing
+        source = mb.source if mb is not None else None
+        access = cell.mem_access or (mb.access if mb is not None else None)
+        if source == "memfd":
+            backend = {"qom-type": "memory-backend-memfd", "id": f"ram-node{nid}"}
+            if access is not None:
+                backend["share"] = access == "shared"
+            backend["size"] = kib * 1024
+        elif cell.mem_access is not None or source == "file" or access == "shared":
             backend = {
                 "qom-type": "memory-backend-file",
                 "id": f"ram-node{nid}",
                 "mem-path": f"{ctx.config.memory_backing_dir}/{ctx.runtime.dom_id}-{ctx.defn.name}/ram-node{nid}",
-                "share": cell.mem_access == "shared",
-                "size": kib * 1024,
             }
+            if access is not None:
+                backend["share"] = access == "shared"
+            backend["size"] = kib * 1024
         else:
             backend = {"qom-type": "memory-backend-ram", "id": f"ram-node{nid}", "size": kib * 1024}
         ctx.obj(backend)

@@ -100,9 +100,29 @@ def reject_unsupported_devices(ctx: BuildContext) -> None:
     devs = ctx.defn.devices
     if devs.tpms:
         raise unsupported("TPM devices are not supported by this driver")
+    for kind, present in (
+        ("filesystem", devs.filesystems), ("smartcard", devs.smartcards), ("host device", devs.hostdevs),
+        ("USB redirection", devs.redirdevs), ("shared memory", devs.shmems), ("memory", devs.memories),
+        ("IOMMU", devs.iommu),
+    ):  # fmt: skip
+        if present:  # never dropped silently: a command without them would be a different machine
+            raise unsupported(f"{kind} devices are not supported by this driver")
     for disk in devs.disks:
         if disk.transient:
             raise unsupported("transient disks are not supported by this driver")
+
+
+def build_hubs(ctx: BuildContext) -> None:
+    """<hub type='usb'>: a usb-hub on its USB port (libvirt adds them itself when ports run out)."""
+    for i, hub in enumerate(ctx.defn.devices.hubs):
+        alias = hub.alias.name if hub.alias is not None and hub.alias.name else f"hub{i}"
+        props: dict[str, Any] = {"driver": "usb-hub", "id": alias}
+        addr = hub.address
+        if addr is not None and addr.type == "usb":
+            props["bus"] = f"usb.{int(addr.bus or 0)}" if addr.bus else "usb.0"
+            if addr.port:
+                props["port"] = str(addr.port)
+        ctx.device(props)
 
 
 def build_vsock(ctx: BuildContext) -> None:
@@ -167,7 +187,7 @@ def build_rngs(ctx: BuildContext) -> None:
                 {
                     "qom-type": "rng-random",
                     "id": obj_id,
-                    "filename": (backend.path if backend else None) or "/dev/urandom",
+                    "filename": (backend.path if backend else None) or "/dev/random",  # libvirt's default source
                 }
             )
         elif backend.model == "builtin":
@@ -213,8 +233,11 @@ def build_panics(ctx: BuildContext) -> None:
             raise unsupported(f"unsupported panic model '{p.model}'")
 
 
-def build_sandbox_and_msg(ctx: BuildContext) -> None:
+def build_sandbox(ctx: BuildContext) -> None:
     if ctx.config.seccomp_sandbox == 1:
         ctx.add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+
+
+def build_msg(ctx: BuildContext) -> None:
     if ctx.config.log_timestamp:
         ctx.add("-msg", "timestamp=on")

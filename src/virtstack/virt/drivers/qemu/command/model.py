@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from virtstack.virt.drivers.qemu.command.escape import shell_env, shell_word
+from virtstack.virt.drivers.qemu.command.hostcpu import host_features, host_tsc
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig, short_name
 
 
@@ -68,6 +69,8 @@ class RuntimeContext:
     cdrom_check: Callable[[str], bool] | None = None
     # secrets the secret driver holds, by uuid or as "usage:<usage id>"
     secrets: set[str] = field(default_factory=set)
+    # storage pools the storage driver holds, by name
+    storage_pools: set[str] = field(default_factory=set)
     # fd groups handed over with virDomainFDAssociate: name -> fds
     fd_groups: dict[str, list[int]] = field(default_factory=dict)
     # firmware descriptor files to choose from; None means look on this host
@@ -77,6 +80,13 @@ class RuntimeContext:
     # opens (or pretends to open) a descriptor for a chardev path, as libvirt does at start;
     # None keeps paths on the command line (what domxml-to-native shows)
     open_fd: Callable[[FdRequest], int] | None = None
+    # this host's CPU features in libvirt CPU-map names (None: unknown, no host CPU checks)
+    host_cpu: frozenset[str] | None = field(default_factory=host_features)
+    # this host's TSC rate in Hz and whether KVM can scale it (None: unknown, not checked)
+    host_tsc: tuple[int, bool] | None = field(default_factory=host_tsc)
+    # indexes of <graphics> whose SPICE TLS port libvirt allocated itself (qemu.conf's spice_tls only
+    # vets a TLS port written in the XML)
+    allocated_tls_graphics: set[int] = field(default_factory=set)
     # the start time a <clock offset='variable'> is counted from (seconds since the epoch)
     now: float = field(default_factory=time.time)
 
