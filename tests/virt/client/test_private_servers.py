@@ -46,14 +46,6 @@ def test_libvirtd_starts_under_any_path(awkward_tmp: Path) -> None:
     assert daemon.process.returncode is not None
 
 
-def test_old_import_path_still_works() -> None:
-    """`virtstack.virt.client.testservers` re-exports the module until every importer has moved."""
-    from virtstack.testing import servers
-    from virtstack.virt.client import testservers
-
-    assert testservers.start_libvirtd is servers.start_libvirtd
-
-
 def test_libvirtd_fixture_is_defined_once_for_the_session() -> None:
     """One private libvirtd serves the client and vsh tests: the fixture lives in tests/virt/conftest.py."""
     import ast

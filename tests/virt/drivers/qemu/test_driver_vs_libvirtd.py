@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from virtstack.testing.guest import Guest, domain_xml
-from virtstack.virt.client.testservers import start_libvirtd, start_virtstackd, unavailable_reason
+from virtstack.testing.servers import start_libvirtd, start_virtstackd, unavailable_reason
 
 libvirt = pytest.importorskip("libvirt")
 

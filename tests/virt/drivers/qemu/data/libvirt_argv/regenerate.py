@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from virtstack.virt.client.testservers import start_libvirtd
+from virtstack.testing.servers import start_libvirtd
 
 HERE = Path(__file__).parent
 QEMU_CONF = 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n'
