@@ -98,6 +98,10 @@ def _open_targets(stack: ExitStack, results: Results, wanted: set[str], guest: G
             continue
         try:
             target = opener(stack, results, guest, domain_type, workdir)
+            if target is not None:
+                # let it finish initialising (libvirtd loads its QEMU driver after its socket is up) before
+                # the next daemon starts: no "daemon start" figure may include another daemon's start-up
+                target.warm_up()
         except Exception as exc:  # one broken target must not hide the others' figures
             results.note(name, f"skipped: {type(exc).__name__}: {exc}")
             continue

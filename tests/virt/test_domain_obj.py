@@ -157,3 +157,33 @@ def test_job_waits_then_times_out_with_libvirts_error() -> None:
         assert order == ["first", "second"] and not obj.lock.locked()
 
     asyncio.run(scenario())
+
+
+def test_definition_xml_is_remembered_until_the_definition_is_replaced() -> None:
+    obj = DomainObj(make("vm", 9), persistent=True)
+    renders: list[str] = []
+
+    def render(defn: Def) -> str:
+        renders.append(defn.name)
+        return f"<domain>{defn.name}</domain>"
+
+    assert obj.definition_xml(False, render) == "<domain>vm</domain>"
+    assert obj.definition_xml(False, render) == "<domain>vm</domain>"
+    assert obj.definition_xml(True, render) == "<domain>vm</domain>"
+    assert renders == ["vm", "vm"]  # once per format option
+    obj.definition = make("vm", 9)  # a redefine replaces the definition object
+    obj.definition_xml(False, render)
+    assert renders == ["vm", "vm", "vm"]
+
+
+def test_ref_follows_id_and_definition() -> None:
+    doms: DomainList[Def] = DomainList(ErrorDomain.QEMU)
+    obj = doms.add(DomainObj(make("vm", 10), persistent=True))
+    first = obj.ref()
+    assert first == DomainRef("vm", uuid.UUID(int=10), -1) and obj.ref() is first
+    obj.id = doms.allocate_id()
+    assert obj.ref() == DomainRef("vm", uuid.UUID(int=10), obj.id)
+    obj.id = -1
+    assert obj.ref().id == -1
+    obj.definition = make("vm", 11)
+    assert obj.ref().uuid == uuid.UUID(int=11)

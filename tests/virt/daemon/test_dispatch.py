@@ -85,3 +85,18 @@ def test_error_domains_follow_libvirts_source_files() -> None:
     assert dispatch.api_error_domain(REMOTE["CONNECT_DOMAIN_XML_TO_NATIVE"]) == ErrorDomain.DOMAIN
     assert dispatch.api_error_domain(REMOTE["NETWORK_GET_DHCP_LEASES"]) == ErrorDomain.NETWORK
     assert dispatch.api_error_domain(REMOTE["NODE_GET_INFO"]) == ErrorDomain.NONE
+
+
+def test_list_all_domains_reply_matches_the_generic_encoder() -> None:
+    proc = REMOTE["CONNECT_LIST_ALL_DOMAINS"]
+    # names of every length modulo 4 (padding), non-ASCII names, active and inactive ids
+    refs = [
+        DomainRef(name, uuid.uuid5(uuid.NAMESPACE_DNS, name), dom_id)
+        for name, dom_id in [("a", -1), ("ab", 3), ("abc", -1), ("abcd", 17), ("vm-é", -1), ("日本", 2**31 - 1)]
+    ]
+    for need_results in (True, False):
+        wire = [dispatch.domain_to_wire(r) for r in refs] if need_results else []
+        expected = proc.encode_ret({"domains": wire, "ret": len(refs)})
+        assert dispatch.list_all_domains_reply(refs, need_results) == expected
+    assert proc.decode_ret(dispatch.list_all_domains_reply(refs, True))["domains"][5]["name"] == "日本"
+    assert dispatch.list_all_domains_reply([], True) == proc.encode_ret({"domains": [], "ret": 0})

@@ -222,6 +222,36 @@ def test_pipelined_calls_beyond_max_requests_all_answered(small_daemon: RunningD
         c.close()
 
 
+def test_packets_split_and_coalesced_across_reads(client: RawClient) -> None:
+    """The daemon frames packets itself: one call sent a byte at a time, then a keepalive ping, two calls
+    and the first half of a third in one write, the rest later; every answer comes, in order."""
+    client.open()
+    lookup = REMOTE["DOMAIN_LOOKUP_BY_NAME"]
+    packet = encode_packet(
+        Header(REMOTE.number, 1, lookup.number, MessageType.CALL, 7, MessageStatus.OK),
+        lookup.encode_args({"name": "test"}),
+    )
+    for i in range(len(packet)):
+        client.send_raw(packet[i : i + 1])
+    reply = client.recv()
+    assert reply is not None and reply.header.serial == 7 and reply.header.status == MessageStatus.OK
+    assert lookup.decode_ret(reply.payload)["dom"]["name"] == "test"
+
+    hostname = REMOTE["CONNECT_GET_HOSTNAME"].number
+    ping = Header(KEEPALIVE_PROGRAM, 1, KEEPALIVE["PING"].number, MessageType.MESSAGE, 0, MessageStatus.OK)
+    calls = [
+        encode_packet(Header(REMOTE.number, 1, hostname, MessageType.CALL, serial, MessageStatus.OK))
+        for serial in (8, 9, 10)
+    ]
+    burst = encode_packet(ping) + calls[0] + calls[1] + calls[2][:10]
+    client.send_raw(burst)
+    client.send_raw(calls[2][10:])
+    answers = [client.recv() for _ in range(4)]
+    got = [(a.header.proc, a.header.serial) for a in answers if a is not None]
+    assert len(got) == 4 and got[0][0] == KEEPALIVE["PONG"].number
+    assert sorted(serial for _, serial in got[1:]) == [8, 9, 10]
+
+
 def _messages(c: RawClient, want: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """Read packets until `want[proc]` MESSAGE packets of each proc arrived; replies are dropped."""
     out: dict[int, list[dict[str, Any]]] = {proc: [] for proc in want}

@@ -14,13 +14,14 @@ import inspect
 import logging
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from virtstack.common.log import kv
 from virtstack.virt.daemon import dispatch
 from virtstack.virt.daemon.streams import ConsolePump
-from virtstack.virt.drivers.base import DomainEvent, DomainRef, HypervisorDriver, ListFlags, XmlFlags
+from virtstack.virt.drivers.base import DomainEvent, DomainRef, HypervisorDriver, ListFlags
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
 from virtstack.virt.rpc import xdr
 from virtstack.virt.rpc.errors import encode_error, rpc_error
@@ -58,6 +59,8 @@ _EVENT_ID_LIFECYCLE = 0
 _EVENT_ID_LAST = 26  # VIR_DOMAIN_EVENT_ID_LAST in libvirt 9.0
 #: bytes queued to one client before the daemon gives up on it (libvirt's max_client_requests analogue)
 _MAX_UNREAD = 64 * 1024 * 1024
+#: receive buffer per client: most calls fit many times over; bigger packets arrive over several reads
+_READ_SIZE = 64 * 1024
 
 
 @dataclass
@@ -66,29 +69,32 @@ class _Callback:
     dom_uuid: Any  # uuid.UUID | None
 
 
-class Connection:
-    """State and I/O of one client. `run()` returns when the client goes away or breaks the protocol."""
+class Connection(asyncio.BufferedProtocol):
+    """State and I/O of one client, as the asyncio protocol of its socket.
 
-    def __init__(
-        self,
-        daemon: Daemon,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        readonly: bool,
-        secure: bool,
-        peer: str,
-    ) -> None:
+    Bytes are received straight into a buffer of our own (no per-read allocation) and a call whose
+    turn it is starts at once; only packets that must wait (stream data, a call while `max_requests`
+    run) queue, and reading pauses until they are through, so a client cannot make the daemon buffer
+    without bound. Reading also pauses while replies wait for the client to read them.
+    """
+
+    def __init__(self, daemon: Daemon, *, readonly: bool, secure: bool, tls: bool = False) -> None:
         self.daemon = daemon
-        self.reader = reader
-        self.writer = writer
         self.readonly = readonly
         self.secure = secure
-        self.peer = peer
+        self.tls = tls
+        self.peer = "unix"
+        self.transport: asyncio.Transport | None = None
         self.driver: HypervisorDriver | None = None
+        self._rbuf = memoryview(bytearray(_READ_SIZE))
         self._packets = PacketReader(daemon.config.max_packet)
-        self._slots = asyncio.Semaphore(daemon.config.max_requests)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._max_requests = daemon.config.max_requests
+        self._running = 0  # calls in progress
+        self._slot_freed = asyncio.Event()
+        self._inbox: deque[Packet] = deque()  # packets waiting their turn, in order
+        self._inbox_task: asyncio.Task[None] | None = None
+        self._pauses: set[str] = set()  # why reading is paused: "inbox", "writing"
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._callbacks: dict[int, _Callback] = {}
         self._legacy_events: set[int] = set()
         self._next_callback = 1
@@ -96,39 +102,81 @@ class Connection:
         self._streams: dict[int, ConsolePump] = {}
         self._keepalive: asyncio.Task[None] | None = None
         self._last_rx = time.monotonic()
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed = False
         self._released = False
 
+    # -- transport events ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = str(transport.get_extra_info("peername") or "unix")
+        if len(self.daemon.connections) >= self.daemon.config.max_clients:
+            log.warning(
+                "refusing client %s: too many clients (max_clients=%d)", self.peer, self.daemon.config.max_clients
+            )
+            self._closed = self._released = True
+            transport.close()
+            return
+        if self.tls:
+            # libvirt's server sends one byte 0x01 once the client certificate passed its checks
+            transport.write(b"\x01")
+        self.daemon.connections.add(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._closed:
+            return
+        self._last_rx = time.monotonic()
+        try:
+            for packet in self._packets.feed(self._rbuf[:nbytes]):
+                if self._inbox_task is not None or not self._take(packet):  # keep the order
+                    self._queue(packet)
+        except ProtocolError as exc:
+            log.warning("closing client: %s", exc, extra=kv(peer=self.peer))
+            self._closed_by_error()
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self.daemon.connections.discard(self)
+        if not self._released:
+            self._tasks.add(asyncio.create_task(self.close()))
+
+    def pause_writing(self) -> None:
+        self._pause("writing")
+
+    def resume_writing(self) -> None:
+        self._resume("writing")
+
+    def _pause(self, reason: str) -> None:
+        if not self._pauses and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self._pauses.add(reason)
+
+    def _resume(self, reason: str) -> None:
+        self._pauses.discard(reason)
+        if not self._pauses and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     # -- output -------------------------------------------------------------------------------------
     def send(self, header: Header, payload: bytes = b"") -> None:
-        if self._closed or self.writer.is_closing():
+        transport = self.transport
+        if self._closed or transport is None or transport.is_closing():
             return
-        self.writer.write(encode_packet(header, payload))
+        transport.write(encode_packet(header, payload))
         # a client that stops reading must not make the daemon buffer without bound (events, streams)
-        if self.writer.transport.get_write_buffer_size() > _MAX_UNREAD:
+        if transport.get_write_buffer_size() > _MAX_UNREAD:
             log.warning("closing client: it stopped reading its replies and events", extra=kv(peer=self.peer))
             self._closed_by_error()
 
     def _reply_error(self, call: Header, err: VirtError) -> None:
         self.send(call.reply(MessageStatus.ERROR), encode_error(err))
-
-    # -- main loop ----------------------------------------------------------------------------------
-    async def run(self) -> None:
-        try:
-            while not self._closed:
-                data = await self.reader.read(65536)
-                if not data:
-                    break
-                self._last_rx = time.monotonic()
-                for packet in self._packets.feed(data):
-                    await self._handle(packet)
-                await self.writer.drain()
-        except ProtocolError as exc:
-            log.warning("closing client: %s", exc, extra=kv(peer=self.peer))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            await self.close()
 
     async def close(self) -> None:
         """Drop the client: its streams, keepalive and event listener go; calls in flight finish
@@ -139,15 +187,14 @@ class Connection:
         self._released = True
         if self._keepalive is not None:
             self._keepalive.cancel()
+        self._inbox.clear()
         for pump in list(self._streams.values()):
             await pump.close()
         self._streams.clear()
         self._release_driver()
-        try:
-            self.writer.close()
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        if self.transport is not None:
+            self.transport.close()
+            await self._lost
 
     def _release_driver(self) -> None:
         if self.driver is not None and self._listening:
@@ -157,7 +204,14 @@ class Connection:
         self._legacy_events.clear()
         self.driver = None
 
-    async def _handle(self, packet: Packet) -> None:
+    def _closed_by_error(self) -> None:
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- packets in ---------------------------------------------------------------------------------
+    def _take(self, packet: Packet) -> bool:
+        """Handle `packet` now; False if it has to wait (stream data, or a call while max_requests run)."""
         h = packet.header
         if h.prog == KEEPALIVE_PROGRAM:
             if h.proc == KEEPALIVE["PING"].number and h.type == MessageType.MESSAGE:
@@ -170,24 +224,50 @@ class Connection:
                     MessageStatus.OK,
                 )
                 self.send(pong)
-            return
+            return True
         if h.type == MessageType.STREAM:
-            await self._stream_packet(packet)
-            return
+            return False
         if h.type != MessageType.CALL:
             raise ProtocolError(f"unexpected message type {h.type.name} from client")
         program = programs().get(h.prog)
         if program is None or h.vers != PROTOCOL_VERSION:
             self._reply_error(h, rpc_error(f"cannot find program {h.prog} version {h.vers}"))
-            return
+            return True
         proc = program.get(h.proc)
         if proc is None:
             self._reply_error(h, rpc_error(f"unknown procedure: {h.proc}"))
-            return
-        await self._slots.acquire()  # backpressure: stop reading while max_requests calls run
-        task = asyncio.create_task(self._call(h, proc, packet.payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return True
+        if self._running >= self._max_requests:
+            return False
+        self._running += 1
+        # the set only keeps running calls referenced; each call removes itself as it ends (cheaper than
+        # a done callback, which costs one more event loop turn per call)
+        self._tasks.add(asyncio.create_task(self._call(h, proc, packet.payload)))
+        return True
+
+    def _queue(self, packet: Packet) -> None:
+        self._inbox.append(packet)
+        if self._inbox_task is None:
+            self._pause("inbox")
+            self._inbox_task = asyncio.create_task(self._work_inbox())
+
+    async def _work_inbox(self) -> None:
+        """Handle the queued packets in order, waiting for stream writes and free call slots."""
+        try:
+            while self._inbox and not self._closed:
+                packet = self._inbox.popleft()
+                if packet.header.type == MessageType.STREAM:
+                    await self._stream_packet(packet)
+                    continue
+                while not self._closed and not self._take(packet):
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+        except ProtocolError as exc:
+            log.warning("closing client: %s", exc, extra=kv(peer=self.peer))
+            self._closed_by_error()
+        finally:
+            self._inbox_task = None
+            self._resume("inbox")
 
     async def _call(self, h: Header, proc: Procedure, payload: bytes) -> None:
         try:
@@ -211,11 +291,11 @@ class Connection:
                 h, VirtError(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", ErrorDomain.RPC)
             )
         finally:
-            self._slots.release()
-
-    def _closed_by_error(self) -> None:
-        self.writer.close()
-        self._closed = True
+            self._running -= 1
+            self._slot_freed.set()
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
 
     # -- dispatch -----------------------------------------------------------------------------------
     async def _dispatch(self, h: Header, proc: Procedure, args: Any) -> bytes:
@@ -227,11 +307,18 @@ class Connection:
                 f"read only access prevents {dispatch.api_name(proc)}",
                 dispatch.api_error_domain(proc),
             )
-        special = getattr(self, f"_proc_{proc.name.lower()}", None)
-        if special is not None:
-            result = special(h, args)
+        if self.readonly and proc.secure_flags and isinstance(args, dict) and args.get("flags", 0) & proc.secure_flags:
+            raise VirtError(
+                ErrorCode.OPERATION_DENIED,
+                f"{dispatch.api_name(proc)} with secure flag",
+                dispatch.api_error_domain(proc),
+            )
+        if proc.name in _SPECIAL:
+            result = getattr(self, f"_proc_{proc.name.lower()}")(h, args)
             if inspect.isawaitable(result):
                 result = await result
+            if isinstance(result, bytes):  # a handler that encodes its reply itself
+                return result
             return proc.encode_ret(result) if proc.ret is not xdr.VOID else b""
         assert self.driver is not None
         return await dispatch.call_driver(self.driver, proc, args)
@@ -276,11 +363,10 @@ class Connection:
     def _proc_connect_unregister_close_callback(self, h: Header, args: None) -> None:
         return None
 
-    async def _proc_connect_list_all_domains(self, h: Header, args: dict[str, Any]) -> dict[str, Any]:
+    async def _proc_connect_list_all_domains(self, h: Header, args: dict[str, Any]) -> bytes:
         assert self.driver is not None
         refs = await self.driver.connect_list_all_domains(args["flags"])
-        domains = [dispatch.domain_to_wire(r) for r in refs] if args["need_results"] else []
-        return {"domains": domains, "ret": len(refs)}
+        return dispatch.list_all_domains_reply(refs, bool(args["need_results"]))
 
     async def _refs(self, flags: int) -> list[DomainRef]:
         assert self.driver is not None
@@ -300,10 +386,6 @@ class Connection:
 
     async def _proc_domain_get_xml_desc(self, h: Header, args: dict[str, Any]) -> dict[str, Any]:
         assert self.driver is not None
-        if self.readonly and args["flags"] & XmlFlags.SECURE:
-            raise VirtError(
-                ErrorCode.OPERATION_DENIED, "virDomainGetXMLDesc with secure flag", ErrorDomain.DOMAIN
-            )
         xml = await self.driver.domain_get_xml_desc(dispatch.domain_from_wire(args["dom"]), args["flags"])
         return {"xml": xml}
 
@@ -440,3 +522,7 @@ class Connection:
 
     def stream_ended(self, serial: int) -> None:
         self._streams.pop(serial, None)
+
+
+#: procedures the connection answers itself (its `_proc_*` methods) instead of passing them to the driver
+_SPECIAL = frozenset(name.removeprefix("_proc_").upper() for name in vars(Connection) if name.startswith("_proc_"))

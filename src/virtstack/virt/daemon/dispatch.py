@@ -11,14 +11,16 @@ Wire-level duplicates that differ only by a flags argument map to one method (`A
 from __future__ import annotations
 
 import dataclasses
+import functools
+import struct
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from virtstack.virt.drivers.base import DomainRef, unsupported
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
 from virtstack.virt.rpc import xdr
-from virtstack.virt.rpc.protocol import Procedure, xdr_type
+from virtstack.virt.rpc.protocol import Procedure, constant, xdr_type
 
 #: procedures whose method is another procedure's (libvirt keeps both forever; our drivers take flags once)
 ALIASES: dict[str, str] = {
@@ -61,6 +63,7 @@ def _unwrap(t: xdr.XdrType) -> xdr.XdrType:
     return t
 
 
+@functools.cache
 def _domain_type() -> xdr.XdrType:
     return _unwrap(xdr_type("remote_nonnull_domain"))
 
@@ -74,23 +77,68 @@ def domain_from_wire(value: Mapping[str, Any]) -> DomainRef:
     return DomainRef(value["name"], uuidlib.UUID(bytes=value["uuid"]), value["id"])
 
 
-def _arg_from_wire(t: xdr.XdrType, value: Any) -> Any:
+_U32 = struct.Struct(">I")
+_S32 = struct.Struct(">i")
+
+
+def list_all_domains_reply(refs: Sequence[DomainRef], need_results: bool) -> bytes:
+    """remote_connect_list_all_domains_ret, encoded straight from the handles.
+
+    Through the generic encoder (a dict per handle, a type dispatch per field) a 1000-domain list costs
+    more than the rest of the call; the layout is fixed by remote_protocol.x: `remote_nonnull_domain
+    domains<REMOTE_DOMAIN_LIST_MAX>` (each `string name; opaque uuid[16]; int id`), then the count.
+    """
+    domains = refs if need_results else ()
+    if len(domains) > constant("REMOTE_DOMAIN_LIST_MAX"):
+        raise xdr.XdrError(f"{len(domains)} domains exceed REMOTE_DOMAIN_LIST_MAX")
+    parts = [_U32.pack(len(domains))]
+    for ref in domains:
+        name = ref.name.encode("utf-8")
+        parts += (_U32.pack(len(name)), name, b"\0" * (-len(name) % 4), ref.uuid.bytes, _S32.pack(ref.id))
+    parts.append(_U32.pack(len(refs)))
+    return b"".join(parts)
+
+
+Converter = Callable[[Any], Any]
+
+
+def _uuid_from_wire(value: bytes) -> uuidlib.UUID:
+    return uuidlib.UUID(bytes=value)
+
+
+def _arg_converter(t: xdr.XdrType) -> Converter | None:
+    """How a decoded argument of type `t` becomes the driver's argument (None: as it is)."""
     t = _unwrap(t)
     if t is _domain_type():
-        return domain_from_wire(value)
-    if isinstance(t, xdr.Optional) and value is not None:
-        return _arg_from_wire(t.elem, value)
+        return domain_from_wire
+    if isinstance(t, xdr.Optional):
+        inner = _arg_converter(t.elem)
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(value)
     if isinstance(t, xdr.FixedOpaque) and t.size == 16:
-        return uuidlib.UUID(bytes=value)
-    return value
+        return _uuid_from_wire
+    return None
+
+
+#: per procedure (program, number): the argument struct's fields with their converters, worked out
+#: on first use since every call of a procedure converts the same way
+_ARG_PLANS: dict[tuple[int, int], list[tuple[str, Converter | None]]] = {}
+
+
+def _arg_plan(proc: Procedure) -> list[tuple[str, Converter | None]]:
+    key = (proc.program, proc.number)
+    plan = _ARG_PLANS.get(key)
+    if plan is None:
+        t = _unwrap(proc.args)
+        fields = t.fields if isinstance(t, xdr.Struct) else []
+        plan = _ARG_PLANS[key] = [(fname, _arg_converter(ftype)) for fname, ftype in fields]
+    return plan
 
 
 def args_from_wire(proc: Procedure, value: Any) -> list[Any]:
     """The driver method's positional arguments for a decoded argument struct."""
-    t = _unwrap(proc.args)
-    if isinstance(t, xdr.Struct):
-        return [_arg_from_wire(ftype, value[fname]) for fname, ftype in t.fields]
-    return []
+    return [value[f] if convert is None else convert(value[f]) for f, convert in _arg_plan(proc)]
 
 
 def _to_wire(t: xdr.XdrType, value: Any) -> Any:
@@ -145,12 +193,16 @@ def method_for(driver: object, proc: Procedure) -> Any:
     return method
 
 
+#: the flag-less variants of procedures whose method takes flags: they call it with flags = 0
+_FLAGLESS = frozenset({"DOMAIN_UNDEFINE", "DOMAIN_DESTROY", "DOMAIN_SHUTDOWN", "DOMAIN_CREATE"})
+
+
 async def call_driver(driver: object, proc: Procedure, value: Any) -> bytes:
     """Call the driver with the decoded argument struct `value`; return the encoded reply payload."""
     method = method_for(driver, proc)
     args = args_from_wire(proc, value)
-    if proc.name in ("DOMAIN_UNDEFINE", "DOMAIN_DESTROY", "DOMAIN_SHUTDOWN", "DOMAIN_CREATE"):
-        args.append(0)  # the flag-less variants: flags = 0
+    if proc.name in _FLAGLESS:
+        args.append(0)
     result = await method(*args)
     if _unwrap(proc.ret) is xdr.VOID:
         return b""

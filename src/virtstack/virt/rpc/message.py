@@ -103,6 +103,13 @@ def decode_packet(data: bytes) -> Packet:
     return packets[0]
 
 
+# header fields to enum members by plain dict lookups: calling the enum class costs more than the rest
+# of decoding a small packet
+_TYPES = {int(t): t for t in MessageType}
+_STATUSES = {int(st): st for st in MessageStatus}
+_LENGTH = struct.Struct(">I")
+
+
 class PacketReader:
     """Accumulates bytes and yields whole packets; raises ProtocolError on framing violations."""
 
@@ -115,23 +122,28 @@ class PacketReader:
         """Bytes received that do not yet form a whole packet."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Packet]:
+    def feed(self, data: bytes | memoryview) -> list[Packet]:
         """Add received bytes; return every packet now complete, in order."""
         self._buf += data
+        buf = self._buf
         packets: list[Packet] = []
-        while len(self._buf) >= LEN_SIZE:
-            (length,) = struct.unpack_from(">I", self._buf, 0)
+        start = 0
+        end = len(buf)
+        while end - start >= LEN_SIZE:
+            (length,) = _LENGTH.unpack_from(buf, start)
             if length < LEN_SIZE + HEADER_SIZE:
                 raise ProtocolError(f"packet length {length} is shorter than a header")
             if length > self.max_packet:
                 raise ProtocolError(f"packet length {length} exceeds maximum {self.max_packet}")
-            if len(self._buf) < length:
+            if end - start < length:
                 break
-            _, prog, vers, proc, mtype, serial, status = _HEADER.unpack_from(self._buf, 0)
-            try:
-                header = Header(prog, vers, proc, MessageType(mtype), serial, MessageStatus(status))
-            except ValueError as exc:
-                raise ProtocolError(f"bad packet header: {exc}") from None
-            packets.append(Packet(header, bytes(self._buf[LEN_SIZE + HEADER_SIZE : length])))
-            del self._buf[:length]
+            _, prog, vers, proc, mtype, serial, status = _HEADER.unpack_from(buf, start)
+            kind, outcome = _TYPES.get(mtype), _STATUSES.get(status)
+            if kind is None or outcome is None:
+                raise ProtocolError(f"bad packet header: message type {mtype}, status {status}")
+            header = Header(prog, vers, proc, kind, serial, outcome)
+            packets.append(Packet(header, bytes(buf[start + LEN_SIZE + HEADER_SIZE : start + length])))
+            start += length
+        if start:
+            del buf[:start]  # once per read, not once per packet
         return packets

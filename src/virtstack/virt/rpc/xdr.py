@@ -32,6 +32,10 @@ def _pad(n: int) -> int:
     return (4 - n % 4) % 4
 
 
+#: the zero bytes that follow n bytes of data, by n % 4
+_PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")
+
+
 class Packer:
     """Accumulates encoded items; `bytes()` gives the result."""
 
@@ -43,9 +47,9 @@ class Packer:
 
     def put_padded(self, data: bytes) -> None:
         self._parts.append(data)
-        pad = _pad(len(data))
+        pad = _PADDING[len(data) % 4]
         if pad:
-            self._parts.append(b"\0" * pad)
+            self._parts.append(pad)
 
     def put_u32(self, value: int) -> None:
         self._parts.append(_U32.pack(value))
@@ -65,22 +69,36 @@ class Unpacker:
     def remaining(self) -> int:
         return len(self._data) - self.pos
 
+    def _advance(self, n: int) -> int:
+        """Claim the next `n` bytes; returns where they start."""
+        start = self.pos
+        if n < 0 or start + n > len(self._data):
+            raise XdrError(f"truncated data: need {n} bytes at offset {start}, have {self.remaining}")
+        self.pos = start + n
+        return start
+
     def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self._data):
-            raise XdrError(f"truncated data: need {n} bytes at offset {self.pos}, have {self.remaining}")
-        out = bytes(self._data[self.pos : self.pos + n])
-        self.pos += n
-        return out
+        start = self._advance(n)
+        return bytes(self._data[start : start + n])
 
     def take_padded(self, n: int) -> bytes:
         out = self.take(n)
-        pad = _pad(n)
-        if pad:
-            self.take(pad)
+        self._advance(_pad(n))
         return out
 
+    def take_text(self, n: int) -> str:
+        """`n` bytes of UTF-8 (invalid bytes replaced) and their padding, decoded without a copy."""
+        start = self._advance(n)
+        self._advance(_pad(n))
+        return str(self._data[start : start + n], "utf-8", "replace")
+
+    def take_struct(self, fmt: struct.Struct) -> tuple[Any, ...]:
+        """One fixed-size item, unpacked in place."""
+        return fmt.unpack_from(self._data, self._advance(fmt.size))
+
     def take_u32(self) -> int:
-        return int(_U32.unpack(self.take(4))[0])
+        value: int = self.take_struct(_U32)[0]
+        return value
 
     def done(self) -> None:
         if self.remaining:
@@ -144,7 +162,8 @@ class _Number(_Builtin):
         p.put(self._fmt.pack(v))
 
     def unpack(self, u: Unpacker) -> int:
-        return int(self._fmt.unpack(u.take(self._fmt.size))[0])
+        value: int = u.take_struct(self._fmt)[0]
+        return value
 
     def default(self) -> int:
         return 0
@@ -160,7 +179,8 @@ class _Float(_Builtin):
         p.put(self._fmt.pack(float(value)))
 
     def unpack(self, u: Unpacker) -> float:
-        return float(self._fmt.unpack(u.take(self._fmt.size))[0])
+        value: float = u.take_struct(self._fmt)[0]
+        return value
 
     def default(self) -> float:
         return 0.0
@@ -289,10 +309,15 @@ class String(XdrType):
     def pack(self, p: Packer, value: Any) -> None:
         if not isinstance(value, str):
             raise XdrError(f"{self.name} needs a str, got {type(value).__name__}")
-        self._raw.pack(p, value.encode("utf-8"))
+        data = value.encode("utf-8")  # already bytes: straight to the packer, no copy through VarOpaque
+        self._raw._check(len(data))
+        p.put_u32(len(data))
+        p.put_padded(data)
 
     def unpack(self, u: Unpacker) -> str:
-        return self._raw.unpack(u).decode("utf-8", "replace")
+        n = u.take_u32()
+        self._raw._check(n)
+        return u.take_text(n)
 
     def default(self) -> str:
         return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Callable
@@ -222,8 +223,20 @@ def invalid_attr(name: str, elem: str, value: str, expected: str = "") -> VirtEr
     return XMLError(ErrorCode.XML_ERROR, f"Invalid value for attribute '{name}' in element '{elem}': '{value}'.{expected}")
 
 
+_SPECS: dict[type, list[tuple[str, Spec]]] = {}
+
+
 def _specs(cls: type) -> list[tuple[str, Spec]]:
-    return [(f.name, f.metadata["xml"]) for f in dataclasses.fields(cls) if "xml" in f.metadata]
+    """The XML fields of a model class, in declaration order (worked out once per class: every element
+    parsed or formatted asks)."""
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = _SPECS[cls] = [(f.name, f.metadata["xml"]) for f in dataclasses.fields(cls) if "xml" in f.metadata]
+    return specs
+
+
+#: field values deepcopy returns as they are
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 @dataclass(frozen=True)
@@ -239,6 +252,17 @@ class XMLModel:
 
     TAG: ClassVar[str] = ""
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """copy.deepcopy without the generic reduce protocol and without a call per plain value: the
+        QEMU driver copies definitions on every define (PCI dry run) and start (live copy)."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        state = new.__dict__
+        for key, value in self.__dict__.items():
+            state[key] = value if type(value) in _IMMUTABLE else copy.deepcopy(value, memo)
+        return new
+
     # ---------- parse ----------
     @classmethod
     def from_element(cls: type[M], el: etree._Element) -> M:
@@ -251,9 +275,12 @@ class XMLModel:
         for _, spec in _specs(cls):
             if spec.kind == "xattr":
                 extra.setdefault(spec.name, set()).add(spec.sub)
+        by_tag: dict[Any, list[etree._Element]] = {}  # one pass over the children, not one per field
+        for child in el:
+            by_tag.setdefault(child.tag, []).append(child)
         for fname, spec in _specs(cls):
             if spec.kind == "xattr":
-                found = next((c for c in el if c.tag == spec.name), None)
+                found = by_tag[spec.name][0] if spec.name in by_tag else None
                 value = found.get(spec.sub) if found is not None else None
                 if value is not None:
                     try:
@@ -281,7 +308,7 @@ class XMLModel:
                     kwargs[fname] = _conv_text(spec.conv, el.text.strip(), tag)
             else:
                 seen_tags.add(spec.name)
-                subs = [c for c in el if c.tag == spec.name]
+                subs = by_tag.get(spec.name, [])
                 if not subs:
                     continue
                 if spec.kind in ("children", "ctexts"):
@@ -425,32 +452,17 @@ def indent(el: etree._Element) -> str:
     return _requote(s) + "\n"
 
 
+# a start or empty-element tag (not a comment, declaration, processing instruction or end tag)
+_START_TAG = re.compile(r"<[^!?/>][^>]*>")
+
+
 def _requote(s: str) -> str:
     # lxml writes attributes with double quotes; libvirt writes single quotes and escapes ' as &apos;.
-    out: list[str] = []
-    i = 0
-    n = len(s)
-    while i < n:
-        ch = s[i]
-        if ch == "<" and i + 1 < n and s[i + 1] not in "!?/":
-            j = s.index(">", i)
-            out.append(_requote_tag(s[i : j + 1]))
-            i = j + 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    return _START_TAG.sub(lambda m: _requote_tag(m.group()), s)
 
 
 def _requote_tag(tag: str) -> str:
-    res: list[str] = []
-    inq = False
-    for ch in tag:
-        if ch == '"':
-            res.append("'")
-            inq = not inq
-        elif ch == "'" and inq:
-            res.append("&apos;")
-        else:
-            res.append(ch)
-    return "".join(res)
+    # split on the quotes: odd parts are attribute values, where a ' must become &apos;
+    parts = tag.split('"')
+    parts[1::2] = [p.replace("'", "&apos;") for p in parts[1::2]]
+    return "'".join(parts)

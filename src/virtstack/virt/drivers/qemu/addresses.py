@@ -337,7 +337,8 @@ def _assign_ich9_group(a: PCIAssigner, controllers: list[Controller], index: int
 def assign_pci(defn: DomainDef) -> None:
     """qemuDomainAssignPCIAddresses: a dry run finds which buses must be added (root ports, bridges); they
     are added to the definition first, then every device is placed for real, as libvirt does."""
-    probe = copy.deepcopy(defn)
+    probe = copy.copy(defn)
+    probe.devices = copy.deepcopy(defn.devices)  # the dry run changes only devices
     for made in _assign_pci_pass(probe):
         ctl = Controller(type="pci", index=made.index, model=made.model, model_name=made.model_name)
         if made.model == "pcie-root-port":

@@ -314,7 +314,9 @@ class QemuDriver:
         obj = await self._obj(dom)
         xml_flags = XmlFlags(flags)
         secure = bool(xml_flags & XmlFlags.SECURE)
-        if xml_flags & XmlFlags.INACTIVE or not obj.is_active():
+        if not obj.is_active():  # an inactive domain's definition is its parsed config, never edited
+            return obj.definition_xml(secure, lambda d: defs.format_xml(d, inactive=True, secure=secure))
+        if xml_flags & XmlFlags.INACTIVE:
             return defs.format_xml(obj.definition, inactive=True, secure=secure)
         return defs.format_xml(obj.current, domain_id=obj.id, secure=secure)
 

@@ -54,7 +54,15 @@ PROTOCOL_VERSION = 1
 
 # ACL permissions a read-only connection may use; every other permission changes state
 # (libvirt's public API refuses those on VIR_CONNECT_RO connections with VIR_ERR_OPERATION_DENIED).
-_READ_ONLY_PERMS = frozenset({"getattr", "read", "read_secure"})
+_READ_ONLY_PERMS = frozenset({"getattr", "read"})
+# `read_secure` conditional on one of these flags is a read, unless the caller sets the flag: libvirt's
+# public API then refuses a read-only connection ("virDomainGetXMLDesc with secure flag").
+_SECURE_FLAGS = {
+    "VIR_DOMAIN_XML_SECURE": 1,
+    "VIR_DOMAIN_SNAPSHOT_XML_SECURE": 1,
+    "VIR_DOMAIN_CHECKPOINT_XML_SECURE": 1,
+    "VIR_DOMAIN_SAVE_IMAGE_XML_SECURE": 1,
+}
 _ANNOTATION = re.compile(r"@(\w+):\s*(\S+)")
 
 
@@ -85,9 +93,21 @@ class Procedure:
             if len(parts) < 2:  # "@acl: none"
                 continue
             perm = parts[1]
+            if perm == "read_secure" and len(parts) > 2 and parts[2]:
+                continue  # a read unless `secure_flags` are set; the caller checks those
             if perm not in _READ_ONLY_PERMS and not perm.startswith("search_"):
                 return False
         return True
+
+    @property
+    def secure_flags(self) -> int:
+        """Flags that turn this read into a secret-revealing one, refused on read-only connections."""
+        value = 0
+        for entry in self.acl:
+            parts = entry.split(":")
+            if len(parts) > 2 and parts[1] == "read_secure":
+                value |= _SECURE_FLAGS.get(parts[2], 0)
+        return value
 
     @property
     def opens_stream(self) -> bool:
