@@ -145,3 +145,15 @@ def test_socket_mode_and_group_are_configurable(tmp_path: Path) -> None:
     finally:
         stop_daemon(d)
     assert d.proc.returncode == 0 and not d.socket.exists() and not d.ro_socket.exists()
+
+
+def test_uri_query_parameters_share_one_qemu_driver(daemon: RunningDaemon) -> None:
+    """Unknown URI parameters must not open a second QEMU driver on the same state directory (its
+    lock would refuse it), neither on the read-write socket nor on the read-only one."""
+    plain = daemon.virsh("list", "--all", "--name", uri=daemon.uri("qemu", "/system"))
+    assert plain.returncode == 0, plain.stderr
+    for ro in (False, True):
+        sock = daemon.ro_socket if ro else daemon.socket
+        extra = daemon.virsh("list", "--all", "--name", uri=f"qemu+unix:///system?x=1&socket={sock}", readonly=ro)
+        assert extra.returncode == 0, extra.stderr
+        assert extra.stdout == plain.stdout

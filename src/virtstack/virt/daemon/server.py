@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import grp
-import importlib
 import inspect
 import ipaddress
 import logging
@@ -20,11 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from virtstack.common.log import kv
 from virtstack.virt.daemon.connection import Connection
+from virtstack.virt.drivers import open_driver
 from virtstack.virt.drivers.base import HypervisorDriver
-from virtstack.virt.errors import ErrorCode, VirtError
 from virtstack.virt.rpc.message import MAX_PACKET
 
 log = logging.getLogger(__name__)
@@ -64,19 +64,11 @@ class DaemonConfig:
 DriverFactory = Callable[[str, Path], "HypervisorDriver | Awaitable[HypervisorDriver]"]
 
 
-def _builtin_open_driver(uri: str, state_dir: Path) -> HypervisorDriver:
-    from virtstack.virt.drivers.test import TestDriver
-
-    if uri == "test:///default":
-        return TestDriver(uri)
-    raise VirtError(ErrorCode.NO_CONNECT, uri)
-
-
-def default_driver_factory() -> DriverFactory:
-    """The driver table: the DRIVER engineer's `drivers.open_driver` when present, else test:///default."""
-    module = importlib.import_module("virtstack.virt.drivers")
-    factory = getattr(module, "open_driver", None)
-    return factory if callable(factory) else _builtin_open_driver
+def driver_key(uri: str) -> str:
+    """One driver per scheme and path: query parameters (which libvirt's drivers ignore when unknown)
+    must not open a second driver on the same state directory."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme.lower()}://{parts.netloc}{parts.path}"
 
 
 class Daemon:
@@ -84,7 +76,7 @@ class Daemon:
 
     def __init__(self, config: DaemonConfig, driver_factory: DriverFactory | None = None) -> None:
         self.config = config
-        self.driver_factory = driver_factory or default_driver_factory()
+        self.driver_factory = driver_factory or open_driver
         self.drivers: dict[str, HypervisorDriver] = {}
         self._driver_lock = asyncio.Lock()
         self.connections: set[Connection] = set()
@@ -94,14 +86,14 @@ class Daemon:
     # -- drivers ------------------------------------------------------------------------------------
     async def open_driver(self, uri: str) -> HypervisorDriver:
         """The shared driver for `uri` ("" means the default, qemu:///system)."""
-        uri = uri or DEFAULT_URI
+        key = driver_key(uri or DEFAULT_URI)
         async with self._driver_lock:
-            driver = self.drivers.get(uri)
+            driver = self.drivers.get(key)
             if driver is None:
                 self.config.state_dir.mkdir(parents=True, exist_ok=True)
-                made: Any = self.driver_factory(uri, self.config.state_dir)
+                made: Any = self.driver_factory(key, self.config.state_dir)
                 driver = await made if inspect.isawaitable(made) else made
-                self.drivers[uri] = driver
+                self.drivers[key] = driver
             return driver
 
     # -- listeners ----------------------------------------------------------------------------------
@@ -118,21 +110,20 @@ class Daemon:
     async def start(self) -> None:
         self.validate()
         cfg = self.config
+        loop = asyncio.get_running_loop()
         await self._listen_unix(cfg.socket_path, cfg.socket_mode, readonly=False)
         if cfg.ro_path is not None:
             await self._listen_unix(cfg.ro_path, cfg.ro_socket_mode, readonly=True)
         if cfg.tcp_listen is not None:
             host, port = cfg.tcp_listen
             self._servers.append(
-                await asyncio.start_server(
-                    self._acceptor(readonly=False, secure=False, tls=False), host, port
-                )
+                await loop.create_server(self._protocol(readonly=False, secure=False, tls=False), host, port)
             )
         if cfg.tls_listen is not None:
             host, port = cfg.tls_listen
             self._servers.append(
-                await asyncio.start_server(
-                    self._acceptor(readonly=False, secure=True, tls=True), host, port, ssl=self._tls_context()
+                await loop.create_server(
+                    self._protocol(readonly=False, secure=True, tls=True), host, port, ssl=self._tls_context()
                 )
             )
         log.info("listening", extra=kv(socket=cfg.socket_path, tcp=cfg.tcp_listen, tls=cfg.tls_listen))
@@ -160,8 +151,8 @@ class Daemon:
             path.unlink()
         old_umask = os.umask(0o077)  # never expose the socket wider than `mode`, even briefly
         try:
-            server = await asyncio.start_unix_server(
-                self._acceptor(readonly=readonly, secure=True, tls=False), path
+            server = await asyncio.get_running_loop().create_unix_server(
+                self._protocol(readonly=readonly, secure=True, tls=False), path
             )
         finally:
             os.umask(old_umask)
@@ -170,28 +161,9 @@ class Daemon:
             os.chown(path, -1, grp.getgrnam(self.config.socket_group).gr_gid)
         self._servers.append(server)
 
-    def _acceptor(
-        self, *, readonly: bool, secure: bool, tls: bool
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            peer = str(writer.get_extra_info("peername") or "unix")
-            if len(self.connections) >= self.config.max_clients:
-                log.warning(
-                    "refusing client %s: too many clients (max_clients=%d)", peer, self.config.max_clients
-                )
-                writer.close()
-                return
-            if tls:
-                # libvirt's server sends one byte 0x01 once the client certificate passed its checks
-                writer.write(b"\x01")
-            conn = Connection(self, reader, writer, readonly=readonly, secure=secure, peer=peer)
-            self.connections.add(conn)
-            try:
-                await conn.run()
-            finally:
-                self.connections.discard(conn)
-
-        return accept
+    def _protocol(self, *, readonly: bool, secure: bool, tls: bool) -> Callable[[], Connection]:
+        """The protocol factory of one listener: a Connection per accepted client."""
+        return lambda: Connection(self, readonly=readonly, secure=secure, tls=tls)
 
     # -- lifetime -----------------------------------------------------------------------------------
     async def serve(self) -> None:
