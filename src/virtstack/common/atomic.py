@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o600) -> None:
-    """Write `data` to `path` through a temp file in the same directory, fsync, then rename over."""
+    """Write `data` to `path` through a temp file in the same directory, fsync, then rename over.
+
+    Like libvirt's virFileRewrite, the directory itself is not fsynced: the rename is atomic, and a
+    crash at worst leaves the previous complete version, at the cost of one journal commit less a write.
+    """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -25,11 +29,6 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o
         except FileNotFoundError:
             pass
         raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def remove_if_exists(path: str | os.PathLike[str]) -> bool:
