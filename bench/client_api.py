@@ -64,14 +64,7 @@ class _Connection:
 
 
 def why_unavailable() -> str | None:
-    reason = virtstackd_unavailable()
-    if reason is not None:
-        return reason
-    try:
-        import virtstack.virt.client  # noqa: F401
-    except ImportError as exc:
-        return f"virtstack client not importable yet ({exc})"
-    return None
+    return virtstackd_unavailable()
 
 
 def open_target(stack: ExitStack, results: Results, guest: Guest, domain_type: str, workdir: Path) -> Target | None:

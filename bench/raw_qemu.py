@@ -66,14 +66,12 @@ def command_for(guest: Guest, workdir: Path, domain_type: str) -> RawCommand:
 
 async def _ours(xml: str, workdir: Path) -> RawCommand | str:
     """The argv `QemuDriver.connect_domain_xml_to_native` gives (what the driver execs); a string says why not."""
-    try:
-        from virtstack.virt.drivers.qemu.driver import QemuDriver
-    except ImportError as exc:
-        return f"QEMU driver not importable yet: {exc}"
+    from virtstack.virt.drivers.qemu.driver import QemuDriver
+
     driver = QemuDriver(root=workdir / "driver")
     try:
         line = await driver.connect_domain_xml_to_native("qemu-argv", xml)
-    except (VirtError, ImportError) as exc:  # ImportError: the argv builder has not landed yet
+    except VirtError as exc:
         return f"our xml_to_native failed: {exc}"
     finally:
         await driver.close()

@@ -66,8 +66,7 @@ def test_virtstackd_and_our_client_figures_with_tiny_counts(tmp_path: Path) -> N
         assert "daemon start (socket up)" in figures, notes
         assert not Path(f"/proc/{data['daemon_pids'][target]}").exists(), f"{target}'s daemon was left running"
         for metric in ("daemon RSS idle", "define+undefine", "lookup+XMLDesc", "listAllDomains (5 doms)"):
-            # a figure the daemon cannot produce yet must be explained, never silently missing
-            assert metric in figures or "failed" in notes, (target, metric, notes)
+            assert metric in figures, (target, metric, notes)
 
 
 def test_kvm_only_run_reports_the_probe_and_chosen_domain_type(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import pty
 import select
@@ -18,13 +17,6 @@ from virtstack.testing.guest import Guest, domain_xml
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python (python3-libvirt) is not importable")
 
 pytestmark = pytest.mark.qemu
-
-
-@pytest.fixture(autouse=True)
-def _qemu_driver_can_start() -> None:
-    command = importlib.import_module("virtstack.virt.drivers.qemu.command")
-    if not hasattr(command, "build_command"):
-        pytest.skip("the QEMU driver cannot build a command line yet (drivers.qemu.command.build_command)")
 
 
 def _wait_state(dom: object, state: int, timeout: float = 60.0) -> None:
