@@ -13,6 +13,7 @@ from pathlib import Path
 from bench import client_api, compare, driver, kvm_probe, raw_qemu, real_libvirtd, virtstackd
 from bench.common import DRIVER, LIBVIRTD, RAW_QEMU, VIRTSTACKD, Options, Results
 from bench.target import Target
+from virtstack.common.atomic import write_atomic
 from virtstack.testing.guest import Guest
 
 Opener = Callable[[ExitStack, Results, Guest, str, Path], "Target | None"]
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results)
         print_ratios(results)
         if args.json:
-            args.json.write_text(json.dumps(results.to_json(), indent=1) + "\n")
+            write_atomic(args.json, json.dumps(results.to_json(), indent=1) + "\n", mode=0o644)
     return 0
 
 

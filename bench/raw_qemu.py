@@ -22,6 +22,7 @@ from qemu.qmp import ConnectError, QMPClient
 
 from bench.common import RAW_QEMU, await_marker
 from bench.target import Target
+from virtstack.common.atomic import write_atomic
 from virtstack.testing.guest import Guest, domain_xml, qemu_argv
 from virtstack.virt.errors import VirtError
 
@@ -44,7 +45,7 @@ class RawCommand:
             path.mkdir(parents=True, exist_ok=True)
         for path in self.secret_files:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(os.urandom(32))
+            write_atomic(path, os.urandom(32), mode=0o600)
 
 
 def command_for(guest: Guest, workdir: Path, domain_type: str) -> RawCommand:
