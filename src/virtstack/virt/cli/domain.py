@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from virtstack.virt.cli.monitor import DOMAIN
 from virtstack.virt.cli.shell import Command, Ctl, Opt, OptKind, ParsedCommand, read_file
+from virtstack.virt.client import Domain
 from virtstack.virt.drivers.base import StartFlags, XmlFlags
 from virtstack.virt.errors import ErrorCode, VirtError
 
@@ -57,62 +60,47 @@ def cmd_create(ctl: Ctl, cmd: ParsedCommand) -> None:
     ctl.print_extra(f"Domain '{dom.name}' created from {path}\n")
 
 
+def _act(ctl: Ctl, dom: Domain, verb: str, action: Callable[[], object], done: str) -> None:
+    """One lifecycle call the way virsh reports it: `Failed to VERB domain 'X'` + the error, or DONE."""
+    try:
+        action()
+    except VirtError as exc:
+        raise ctl.fail(f"Failed to {verb} domain '{dom.name}'", exc) from None
+    ctl.print_extra(f"Domain '{dom.name}' {done}\n")
+
+
 def cmd_start(ctl: Ctl, cmd: ParsedCommand) -> None:
     dom = ctl.domain(cmd, by_id=False)
     if dom.id != -1:
         raise ctl.fail("Domain is already active")
-    try:
-        dom.create(_start_flags(cmd))
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to start domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' started\n")
+    _act(ctl, dom, "start", lambda: dom.create(_start_flags(cmd)), "started")
 
 
 def cmd_suspend(ctl: Ctl, cmd: ParsedCommand) -> None:
     dom = ctl.domain(cmd)
-    try:
-        dom.suspend()
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to suspend domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' suspended\n")
+    _act(ctl, dom, "suspend", dom.suspend, "suspended")
 
 
 def cmd_resume(ctl: Ctl, cmd: ParsedCommand) -> None:
     dom = ctl.domain(cmd)
-    try:
-        dom.resume()
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to resume domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' resumed\n")
+    _act(ctl, dom, "resume", dom.resume, "resumed")
 
 
 def cmd_shutdown(ctl: Ctl, cmd: ParsedCommand) -> None:
     flags = _mode_flags(ctl, cmd)
     dom = ctl.domain(cmd)
-    try:
-        dom.shutdown(flags)
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to shutdown domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' is being shutdown\n")
+    _act(ctl, dom, "shutdown", lambda: dom.shutdown(flags), "is being shutdown")
 
 
 def cmd_reboot(ctl: Ctl, cmd: ParsedCommand) -> None:
     flags = _mode_flags(ctl, cmd)
     dom = ctl.domain(cmd)
-    try:
-        dom.reboot(flags)
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to reboot domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' is being rebooted\n")
+    _act(ctl, dom, "reboot", lambda: dom.reboot(flags), "is being rebooted")
 
 
 def cmd_destroy(ctl: Ctl, cmd: ParsedCommand) -> None:
     dom = ctl.domain(cmd)
-    try:
-        dom.destroy(DESTROY_GRACEFUL if cmd.flag("graceful") else 0)
-    except VirtError as exc:
-        raise ctl.fail(f"Failed to destroy domain '{dom.name}'", exc) from None
-    ctl.print_extra(f"Domain '{dom.name}' destroyed\n")
+    _act(ctl, dom, "destroy", lambda: dom.destroy(DESTROY_GRACEFUL if cmd.flag("graceful") else 0), "destroyed")
 
 
 def cmd_undefine(ctl: Ctl, cmd: ParsedCommand) -> None:
