@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -235,6 +236,36 @@ def _specs(cls: type) -> list[tuple[str, Spec]]:
     return specs
 
 
+@dataclass(frozen=True)
+class _ParsePlan:
+    """What from_element needs to know about a class beyond its specs, worked out once per class:
+    the attributes and sub-elements it understands, and the extra attributes (xattr) a sub-element may
+    carry."""
+
+    attrs: frozenset[str]
+    tags: frozenset[str]
+    extra: dict[str, set[str]]
+
+
+_PLANS: dict[type, _ParsePlan] = {}
+
+
+def _parse_plan(cls: type) -> _ParsePlan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        specs = _specs(cls)
+        extra: dict[str, set[str]] = {}
+        for _, spec in specs:
+            if spec.kind == "xattr":
+                extra.setdefault(spec.name, set()).add(spec.sub)
+        plan = _PLANS[cls] = _ParsePlan(
+            attrs=frozenset(spec.name for _, spec in specs if spec.kind == "attr"),
+            tags=frozenset(spec.name for _, spec in specs if spec.kind not in ("attr", "text", "xattr")),
+            extra=extra,
+        )
+    return plan
+
+
 #: field values deepcopy returns as they are
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
@@ -268,13 +299,9 @@ class XMLModel:
     def from_element(cls: type[M], el: etree._Element) -> M:
         """Build the model from an element; unknown attributes or sub-elements are errors."""
         kwargs: dict[str, Any] = {}
-        seen_attrs: set[str] = set()
-        seen_tags: set[str] = set()
+        plan = _parse_plan(cls)
+        extra = plan.extra
         tag = el.tag if isinstance(el.tag, str) else cls.TAG
-        extra: dict[str, set[str]] = {}
-        for _, spec in _specs(cls):
-            if spec.kind == "xattr":
-                extra.setdefault(spec.name, set()).add(spec.sub)
         by_tag: dict[Any, list[etree._Element]] = {}  # one pass over the children, not one per field
         for child in el:
             by_tag.setdefault(child.tag, []).append(child)
@@ -289,7 +316,6 @@ class XMLModel:
                         raise invalid_attr(spec.sub, spec.name, value, spec.conv.expected) from None
                 continue
             if spec.kind == "attr":
-                seen_attrs.add(spec.name)
                 value = el.get(spec.name)
                 if value is None:
                     if spec.required:
@@ -307,8 +333,7 @@ class XMLModel:
                 if el.text is not None and el.text.strip():
                     kwargs[fname] = _conv_text(spec.conv, el.text.strip(), tag)
             else:
-                seen_tags.add(spec.name)
-                subs = by_tag.get(spec.name, [])
+                subs = by_tag.get(spec.name)
                 if not subs:
                     continue
                 if spec.kind in ("children", "ctexts"):
@@ -347,7 +372,7 @@ class XMLModel:
                 elif spec.kind == "scaled":
                     _no_extra(sub, {"unit"} | extra.get(spec.name, set()), set())
                     kwargs[fname] = scale_to_kib((sub.text or "").strip(), sub.get("unit"), f"./{spec.name}[1]")
-        _no_extra(el, seen_attrs, seen_tags)
+        _no_extra(el, plan.attrs, plan.tags)
         obj = cls(**kwargs)
         obj.validate()
         return obj
@@ -361,6 +386,8 @@ class XMLModel:
         el = etree.Element(tag or self.TAG)
         for fname, spec in _specs(type(self)):
             value = getattr(self, fname)
+            if value is None:
+                continue  # every kind writes nothing for an unset field
             if (spec.live and ctx.inactive) or (spec.secret and not ctx.secure):
                 continue
             if spec.kind == "attr":
@@ -431,7 +458,7 @@ def _conv_text(conv: Conv, value: str, tag: str) -> Any:
         raise XMLError(ErrorCode.XML_ERROR, f"Invalid value '{value}' for element or attribute './{tag}[1]'") from None
 
 
-def _no_extra(el: etree._Element, attrs: set[str], tags: set[str]) -> None:
+def _no_extra(el: etree._Element, attrs: AbstractSet[str], tags: AbstractSet[str]) -> None:
     """Reject what the model does not understand rather than dropping it silently."""
     for a in el.attrib:
         if isinstance(a, bytes):

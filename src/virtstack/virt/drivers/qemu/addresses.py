@@ -339,7 +339,11 @@ def assign_pci(defn: DomainDef) -> None:
     are added to the definition first, then every device is placed for real, as libvirt does."""
     probe = copy.copy(defn)
     probe.devices = copy.deepcopy(defn.devices)  # the dry run changes only devices
-    for made in _assign_pci_pass(probe):
+    added = _assign_pci_pass(probe)
+    if not added:
+        defn.devices = probe.devices  # no bus to add: the real pass would place every device the same way
+        return
+    for made in added:
         ctl = Controller(type="pci", index=made.index, model=made.model, model_name=made.model_name)
         if made.model == "pcie-root-port":
             ctl.target = ControllerTarget(chassis=made.index)
