@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 from virtstack.virt.xml.devices.address import Address
@@ -337,18 +337,48 @@ def _assign_ich9_group(a: PCIAssigner, controllers: list[Controller], index: int
 def assign_pci(defn: DomainDef) -> None:
     """qemuDomainAssignPCIAddresses: a dry run finds which buses must be added (root ports, bridges); they
     are added to the definition first, then every device is placed for real, as libvirt does."""
-    probe = copy.copy(defn)
-    probe.devices = copy.deepcopy(defn.devices)  # the dry run changes only devices
-    added = _assign_pci_pass(probe)
+    before = _AddressSnapshot(defn)
+    added = _assign_pci_pass(defn)
     if not added:
-        defn.devices = probe.devices  # no bus to add: the real pass would place every device the same way
-        return
+        return  # no bus to add: the real pass would place every device the same way
+    before.restore()
     for made in added:
         ctl = Controller(type="pci", index=made.index, model=made.model, model_name=made.model_name)
         if made.model == "pcie-root-port":
             ctl.target = ControllerTarget(chassis=made.index)
         defn.devices.controllers.append(ctl)
     _assign_pci_pass(defn)
+
+
+class _AddressSnapshot:
+    """What a PCI placement pass may change (each device's address, a controller's target, the controllers
+    it appends), kept so a dry run can be undone: much cheaper than copying every device, and this runs on
+    every define."""
+
+    def __init__(self, defn: DomainDef) -> None:
+        devs = defn.devices
+        self.controllers = devs.controllers
+        self.controller_count = len(devs.controllers)
+        self.saved: list[tuple[object, str, Any, dict[str, Any] | None]] = []
+        for it in [*devs.disks, *devs.controllers, *devs.interfaces, *devs.videos, *devs.rngs, *devs.inputs,
+                   *devs.watchdogs, *devs.serials, *devs.channels, *devs.consoles, *devs.sounds, *devs.hostdevs,
+                   *devs.filesystems, *devs.shmems, devs.memballoon, devs.vsock]:
+            if it is not None:
+                self._keep(it, "address")
+        for c in devs.controllers:
+            self._keep(c, "target")
+
+    def _keep(self, owner: object, attr: str) -> None:
+        value = getattr(owner, attr, None)
+        self.saved.append((owner, attr, value, dict(vars(value)) if value is not None else None))
+
+    def restore(self) -> None:
+        del self.controllers[self.controller_count:]
+        for owner, attr, value, state in self.saved:
+            setattr(owner, attr, value)
+            if value is not None and state is not None:
+                vars(value).clear()
+                vars(value).update(state)
 
 
 def _assign_pci_pass(defn: DomainDef) -> list[Controller]:
