@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
-from pathlib import Path
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o600) -> None:
@@ -12,23 +11,35 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o
 
     Like libvirt's virFileRewrite, the directory itself is not fsynced: the rename is atomic, and a
     crash at worst leaves the previous complete version, at the cost of one journal commit less a write.
+    The temp name carries pid and a counter (unique without tempfile's random names: this runs on every
+    define); O_EXCL still refuses a name someone else holds.
     """
-    target = Path(path)
+    target = os.fspath(path)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    head, name = os.path.split(target)
+    while True:
+        tmp = os.path.join(head, f".{name}.{os.getpid()}.{next(_counter)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        try:
+            os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        remove_if_exists(tmp)
         raise
+
+
+_counter = itertools.count()
 
 
 def remove_if_exists(path: str | os.PathLike[str]) -> bool:
