@@ -8,11 +8,12 @@ import re
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from lxml import etree
 
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+from virtstack.virt.xml import codegen
 
 Error = error_factory(ErrorDomain.DOMAIN)
 XMLError = error_factory(ErrorDomain.XML)
@@ -236,36 +237,6 @@ def _specs(cls: type) -> list[tuple[str, Spec]]:
     return specs
 
 
-@dataclass(frozen=True)
-class _ParsePlan:
-    """What from_element needs to know about a class beyond its specs, worked out once per class:
-    the attributes and sub-elements it understands, and the extra attributes (xattr) a sub-element may
-    carry."""
-
-    attrs: frozenset[str]
-    tags: frozenset[str]
-    extra: dict[str, set[str]]
-
-
-_PLANS: dict[type, _ParsePlan] = {}
-
-
-def _parse_plan(cls: type) -> _ParsePlan:
-    plan = _PLANS.get(cls)
-    if plan is None:
-        specs = _specs(cls)
-        extra: dict[str, set[str]] = {}
-        for _, spec in specs:
-            if spec.kind == "xattr":
-                extra.setdefault(spec.name, set()).add(spec.sub)
-        plan = _PLANS[cls] = _ParsePlan(
-            attrs=frozenset(spec.name for _, spec in specs if spec.kind == "attr"),
-            tags=frozenset(spec.name for _, spec in specs if spec.kind not in ("attr", "text", "xattr")),
-            extra=extra,
-        )
-    return plan
-
-
 #: field values deepcopy returns as they are
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
@@ -298,84 +269,10 @@ class XMLModel:
     @classmethod
     def from_element(cls: type[M], el: etree._Element) -> M:
         """Build the model from an element; unknown attributes or sub-elements are errors."""
-        kwargs: dict[str, Any] = {}
-        plan = _parse_plan(cls)
-        extra = plan.extra
-        tag = el.tag if isinstance(el.tag, str) else cls.TAG
-        by_tag: dict[Any, list[etree._Element]] = {}  # one pass over the children, not one per field
-        for child in el:
-            by_tag.setdefault(child.tag, []).append(child)
-        for fname, spec in _specs(cls):
-            if spec.kind == "xattr":
-                found = by_tag[spec.name][0] if spec.name in by_tag else None
-                value = found.get(spec.sub) if found is not None else None
-                if value is not None:
-                    try:
-                        kwargs[fname] = spec.conv.parse(value)
-                    except ValueError:
-                        raise invalid_attr(spec.sub, spec.name, value, spec.conv.expected) from None
-                continue
-            if spec.kind == "attr":
-                value = el.get(spec.name)
-                if value is None:
-                    if spec.required:
-                        raise XMLError(
-                            ErrorCode.XML_ERROR, f"Missing required attribute '{spec.name}' in element '{tag}'"
-                        )
-                    continue
-                try:
-                    kwargs[fname] = spec.conv.parse(value)
-                except ValueError:
-                    if spec.conv.error is not None:
-                        raise spec.conv.error(value) from None
-                    raise invalid_attr(spec.name, tag, value, spec.conv.expected) from None
-            elif spec.kind == "text":
-                if el.text is not None and el.text.strip():
-                    kwargs[fname] = _conv_text(spec.conv, el.text.strip(), tag)
-            else:
-                subs = by_tag.get(spec.name)
-                if not subs:
-                    continue
-                if spec.kind in ("children", "ctexts"):
-                    if spec.kind == "children":
-                        kwargs[fname] = [_model(spec, cls).from_element(c) for c in subs]
-                    else:
-                        kwargs[fname] = [_conv_text(spec.conv, (c.text or "").strip(), spec.name) for c in subs]
-                    continue
-                sub = subs[0]
-                if spec.kind == "child":
-                    if spec.only_one and len(subs) > 1:
-                        raise XMLError(ErrorCode.INTERNAL_ERROR, spec.only_one)
-                    kwargs[fname] = _model(spec, cls).from_element(sub)
-                elif spec.kind == "ctext":
-                    _no_extra(sub, extra.get(spec.name, set()), set())
-                    text = sub.text or ""
-                    kwargs[fname] = _conv_text(spec.conv, text.strip() if spec.strip else text, spec.name)
-                elif spec.kind == "cattr":
-                    _no_extra(sub, {spec.sub}, set())
-                    v = sub.get(spec.sub)
-                    if v is None:
-                        raise XMLError(
-                            ErrorCode.XML_ERROR, f"Missing required attribute '{spec.sub}' in element '{spec.name}'"
-                        )
-                    try:
-                        kwargs[fname] = spec.conv.parse(v)
-                    except ValueError:
-                        if spec.conv.error is not None:
-                            raise spec.conv.error(v) from None
-                        raise invalid_attr(spec.sub, spec.name, v, spec.conv.expected) from None
-                elif spec.kind == "flag":
-                    _no_extra(sub, set(), set())
-                    kwargs[fname] = True
-                elif spec.kind == "raw":
-                    kwargs[fname] = etree.tostring(sub, encoding="unicode", with_tail=False)
-                elif spec.kind == "scaled":
-                    _no_extra(sub, {"unit"} | extra.get(spec.name, set()), set())
-                    kwargs[fname] = scale_to_kib((sub.text or "").strip(), sub.get("unit"), f"./{spec.name}[1]")
-        _no_extra(el, plan.attrs, plan.tags)
-        obj = cls(**kwargs)
-        obj.validate()
-        return obj
+        parse = _PARSERS.get(cls)
+        if parse is None:
+            parse = _PARSERS[cls] = codegen.compile_parser(cls, _specs(cls), _HELPERS)
+        return cast(M, parse(el))
 
     def validate(self) -> None:
         """Hook: semantic checks after parsing (libvirt's per-element parse errors)."""
@@ -383,52 +280,21 @@ class XMLModel:
     # ---------- format ----------
     def to_element(self, ctx: Ctx, tag: str | None = None) -> etree._Element | None:
         """Build the element; None when the model has nothing to say (libvirt omits empty elements)."""
-        el = etree.Element(tag or self.TAG)
-        for fname, spec in _specs(type(self)):
-            value = getattr(self, fname)
-            if value is None:
-                continue  # every kind writes nothing for an unset field
-            if (spec.live and ctx.inactive) or (spec.secret and not ctx.secure):
-                continue
-            if spec.kind == "attr":
-                if value is not None:
-                    el.set(spec.name, spec.conv.format(value))
-            elif spec.kind == "text":
-                if value is not None:
-                    el.text = spec.conv.format(value)
-            elif spec.kind == "child":
-                if value is not None:
-                    sub = value.to_element(ctx, spec.name)
-                    if sub is not None:
-                        el.append(sub)
-            elif spec.kind == "children":
-                for item in value:
-                    sub = item.to_element(ctx, spec.name)
-                    if sub is not None:
-                        el.append(sub)
-            elif spec.kind == "ctext":
-                if value is not None:
-                    etree.SubElement(el, spec.name).text = spec.conv.format(value)
-            elif spec.kind == "ctexts":
-                for item in value:
-                    etree.SubElement(el, spec.name).text = spec.conv.format(item)
-            elif spec.kind == "cattr":
-                if value is not None:
-                    etree.SubElement(el, spec.name).set(spec.sub, spec.conv.format(value))
-            elif spec.kind == "flag":
-                if value:
-                    etree.SubElement(el, spec.name)
-            elif spec.kind == "raw":
-                if value is not None:
-                    el.append(etree.fromstring(value))
-            elif spec.kind == "scaled" and value is not None:
-                sub = etree.SubElement(el, spec.name, unit="KiB")
-                sub.text = str(value)
-            elif spec.kind == "xattr" and value is not None:
-                target = el.find(spec.name)
-                if target is not None:
-                    target.set(spec.sub, spec.conv.format(value))
-        return el
+        cls = type(self)
+        fmt = _FORMATTERS.get(cls)
+        if fmt is None:
+            fmt = _FORMATTERS[cls] = codegen.compile_formatter(cls, _specs(cls), _HELPERS)
+        return cast("etree._Element | None", fmt(self, ctx, tag))
+
+    def write(self, ctx: Ctx, tag: str | None, pad: str, out: list[str]) -> None:
+        """Append the element as text indented by `pad` (formatting without building a tree)."""
+        cls = type(self)
+        writer = _WRITERS.get(cls)
+        if writer is None:
+            writer = None if cls.to_element is not XMLModel.to_element else codegen.compile_writer(
+                cls, _specs(cls), _HELPERS)
+            writer = _WRITERS[cls] = writer or _write_via_element
+        writer(self, ctx, tag, pad, out)
 
     def is_empty(self) -> bool:
         """True when every declared field is unset (used to drop empty wrapper elements)."""
@@ -460,23 +326,131 @@ def _conv_text(conv: Conv, value: str, tag: str) -> Any:
 
 def _no_extra(el: etree._Element, attrs: AbstractSet[str], tags: AbstractSet[str]) -> None:
     """Reject what the model does not understand rather than dropping it silently."""
-    for a in el.attrib:
-        if isinstance(a, bytes):
-            a = a.decode()
+    for a in cast("list[str]", el.keys()):  # attribute names: an element iterates its children
         if a not in attrs:
-            raise Error(ErrorCode.CONFIG_UNSUPPORTED, f"unsupported attribute '{a}' in element '{el.tag}'")
-    for c in el:
-        if not isinstance(c.tag, str):
-            continue  # comments, processing instructions
-        if c.tag not in tags:
-            raise Error(ErrorCode.CONFIG_UNSUPPORTED, f"unsupported element '{c.tag}' in element '{el.tag}'")
+            raise _unsupported_attr(a, el)
+    if len(el):
+        for c in el:
+            if c.tag not in tags and isinstance(c.tag, str):  # comments and processing instructions pass
+                raise _unsupported_element(c.tag, el)
+
+
+def _unsupported_attr(name: str, el: etree._Element) -> VirtError:
+    return Error(ErrorCode.CONFIG_UNSUPPORTED, f"unsupported attribute '{name}' in element '{el.tag}'")
+
+
+def _unsupported_element(tag: str, el: etree._Element) -> VirtError:
+    return Error(ErrorCode.CONFIG_UNSUPPORTED, f"unsupported element '{tag}' in element '{el.tag}'")
+
+
+def _attr_error(spec: Spec, elem: str, value: str, name: str | None = None) -> VirtError:
+    """A bad attribute value: the converter's own libvirt wording when it has one, else virXMLProp*'s."""
+    if spec.conv.error is not None:
+        return spec.conv.error(value)
+    return invalid_attr(name or spec.name, elem, value, spec.conv.expected)
+
+
+def _missing_attr(name: str, elem: str) -> VirtError:
+    return XMLError(ErrorCode.XML_ERROR, f"Missing required attribute '{name}' in element '{elem}'")
+
+
+def _only_one(message: str) -> VirtError:
+    return XMLError(ErrorCode.INTERNAL_ERROR, message)
+
+
+class NotPlain(Exception):
+    """The XML needs lxml's serialiser: namespaces, comments or mixed content."""
+
+
+# libvirt's virBufferEscapeString: markup characters as entities, other control characters dropped
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
+    | {c: None for c in range(0x20) if chr(c) not in "\t\n\r"}
+)
+_SPECIAL = re.compile(r"[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def escape(value: str) -> str:
+    """Text or an attribute value as libvirt writes it."""
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
 def indent(el: etree._Element) -> str:
-    """Serialise with libvirt's 2-space indentation, single-quoted attributes and a final newline."""
-    etree.indent(el, space="  ")
-    s = etree.tostring(el, encoding="unicode")
-    return _requote(s) + "\n"
+    """Serialise an element with libvirt's 2-space indentation, single-quoted attributes and escaping,
+    and a final newline. Namespaced trees go through lxml's serialiser and a requoting pass."""
+    out: list[str] = []
+    try:
+        _write_element(el, "", out)
+    except NotPlain:
+        etree.indent(el, space="  ")
+        return _requote(etree.tostring(el, encoding="unicode")) + "\n"
+    return "".join(out)
+
+
+def _write_element(el: etree._Element, pad: str, out: list[str]) -> None:
+    tag = el.tag
+    if type(tag) is not str or tag[0] == "{":
+        raise NotPlain
+    start = f"{pad}<{tag}"
+    for name, value in cast("list[tuple[str, str]]", el.items()):  # lxml gives str for str input
+        if name[0] == "{":
+            raise NotPlain
+        start += f" {name}='{escape(value)}'"
+    text = el.text
+    if len(el):
+        if text and text.strip():
+            raise NotPlain
+        out.append(start + ">\n")
+        inner = pad + "  "
+        for child in el:
+            tail = child.tail
+            if tail and tail.strip():
+                raise NotPlain
+            _write_element(child, inner, out)
+        out.append(f"{pad}</{tag}>\n")
+    elif text is not None:
+        out.append(f"{start}>{escape(text)}</{tag}>\n")
+    else:
+        out.append(start + "/>\n")
+
+
+def _write_via_element(model: XMLModel, ctx: Ctx, tag: str | None, pad: str, out: list[str]) -> None:
+    """The writer of a model that shapes its own element (overrides to_element)."""
+    el = model.to_element(ctx, tag)
+    if el is not None:
+        _write_element(el, pad, out)
+
+
+def _write_raw(xml: str, pad: str, out: list[str]) -> None:
+    """An element kept verbatim (<metadata>), written as libvirt dumps it through libxml2: indented like
+    the rest, its attributes in double quotes."""
+    el = etree.fromstring(xml)
+    etree.indent(el, space="  ", level=len(pad) // 2)
+    out.append(pad + etree.tostring(el, encoding="unicode", with_tail=False) + "\n")
+
+
+def to_text(model: XMLModel, ctx: Ctx, tag: str | None = None) -> str:
+    """A model's XML document as libvirt formats it."""
+    out: list[str] = []
+    try:
+        model.write(ctx, tag, "", out)
+    except NotPlain:
+        el = model.to_element(ctx, tag)
+        return indent(el) if el is not None else ""
+    return "".join(out)
+
+
+#: what generated parsers and formatters call (see codegen)
+_HELPERS: dict[str, Any] = {
+    "attr_error": _attr_error, "missing_attr": _missing_attr, "only_one": _only_one, "invalid_attr": invalid_attr,
+    "conv_text": _conv_text, "no_extra": _no_extra,
+    "unsupported_attr": _unsupported_attr, "unsupported_element": _unsupported_element, "scale_to_kib": scale_to_kib, "tostring": etree.tostring,
+    "Element": etree.Element, "SubElement": etree.SubElement, "fromstring": etree.fromstring,
+    "esc": escape, "NotPlain": NotPlain, "write_raw": _write_raw,
+}
+_PARSERS: dict[type, Callable[[etree._Element], Any]] = {}
+_WRITERS: dict[type, Callable[..., None]] = {}
+_FORMATTERS: dict[type, Callable[..., Any]] = {}
 
 
 # a start or empty-element tag (not a comment, declaration, processing instruction or end tag)

@@ -67,7 +67,8 @@ def live_copy(defn: DomainDef) -> DomainDef:
 
 
 def format_xml(defn: DomainDef, *, inactive: bool = False, secure: bool = False, domain_id: int = -1) -> str:
-    shown = dataclasses.replace(defn, id=domain_id if domain_id > 0 and not inactive else None)
+    shown_id = domain_id if domain_id > 0 and not inactive else None
+    shown = defn if defn.id == shown_id else dataclasses.replace(defn, id=shown_id)
     return format_domain(shown, inactive=inactive, secure=secure)
 
 

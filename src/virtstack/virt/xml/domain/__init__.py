@@ -14,6 +14,7 @@ from virtstack.virt.xml.base import (
     Conv,
     Ctx,
     Error,
+    NotPlain,
     XMLError,
     XMLModel,
     attr,
@@ -219,6 +220,15 @@ def _hoist_namespaces(el: etree._Element) -> etree._Element:
     return root
 
 
+def _xmlns_last(text: str) -> str:
+    """lxml writes namespace declarations first; libvirt writes xmlns:qemu after type and id."""
+    declaration = f" xmlns:qemu='{QEMU_NS}'"
+    end = text.index(">")
+    if declaration not in text[:end]:
+        return text
+    return text[:end].replace(declaration, "", 1) + declaration + text[end:]
+
+
 def parse_domain(xml: str) -> DomainDef:
     """Parse a domain XML document; every problem is a VirtError worded as libvirt words it."""
     root = parse_xml(xml, "(domain_definition)")
@@ -234,13 +244,20 @@ def parse_domain(xml: str) -> DomainDef:
 
 def format_domain(d: DomainDef, *, inactive: bool = False, secure: bool = False) -> str:
     """The XML `virsh dumpxml` prints: libvirt's element order, 2-space indentation."""
-    el = d.to_element(Ctx(inactive=inactive, secure=secure))
-    assert el is not None
-    el = _hoist_namespaces(el)
-    if (inactive or d.id is None) and "id" in el.attrib:
-        del el.attrib["id"]
+    ctx = Ctx(inactive=inactive, secure=secure)
+    out: list[str] = []
+    try:
+        d.write(ctx, None, "", out)
+        text = "".join(out)
+    except NotPlain:  # <metadata> or <qemu:commandline>: lxml writes the namespaces
+        el = d.to_element(ctx)
+        assert el is not None
+        el = _hoist_namespaces(el)
+        if (inactive or d.id is None) and "id" in el.attrib:
+            del el.attrib["id"]
+        text = _xmlns_last(indent(el))
     # libvirt always writes <devices> as an open/close pair, even when it is empty
-    return indent(el).replace("\n  <devices/>\n", "\n  <devices>\n  </devices>\n")
+    return text.replace("\n  <devices/>\n", "\n  <devices>\n  </devices>\n")
 
 
 def to_etree(d: DomainDef, *, inactive: bool = False, secure: bool = False) -> etree._Element:
