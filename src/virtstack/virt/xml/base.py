@@ -272,18 +272,25 @@ class XMLModel:
         parse = _PARSERS.get(cls)
         if parse is None:
             parse = _PARSERS[cls] = codegen.compile_parser(cls, _specs(cls), _HELPERS)
-        return cast(M, parse(el))
+        return parse(el)  # the parser generated for cls builds a cls
 
     def validate(self) -> None:
         """Hook: semantic checks after parsing (libvirt's per-element parse errors)."""
 
     # ---------- format ----------
+    def shown(self, ctx: Ctx) -> XMLModel:
+        """Hook: the model as this context formats it, when that is not simply every set field (a
+        runtime-only part of an inactive definition, say). Override it rather than to_element: the
+        text writer and the element path both apply it."""
+        return self
+
     def to_element(self, ctx: Ctx, tag: str | None = None) -> etree._Element | None:
         """Build the element; None when the model has nothing to say (libvirt omits empty elements)."""
         cls = type(self)
         fmt = _FORMATTERS.get(cls)
         if fmt is None:
-            fmt = _FORMATTERS[cls] = codegen.compile_formatter(cls, _specs(cls), _HELPERS)
+            fmt = _FORMATTERS[cls] = codegen.compile_formatter(
+                cls, _specs(cls), _HELPERS, shown=cls.shown is not XMLModel.shown)
         return cast("etree._Element | None", fmt(self, ctx, tag))
 
     def write(self, ctx: Ctx, tag: str | None, pad: str, out: list[str]) -> None:
@@ -292,7 +299,7 @@ class XMLModel:
         writer = _WRITERS.get(cls)
         if writer is None:
             writer = None if cls.to_element is not XMLModel.to_element else codegen.compile_writer(
-                cls, _specs(cls), _HELPERS)
+                cls, _specs(cls), _HELPERS, shown=cls.shown is not XMLModel.shown)
             writer = _WRITERS[cls] = writer or _write_via_element
         writer(self, ctx, tag, pad, out)
 
@@ -326,9 +333,9 @@ def _conv_text(conv: Conv, value: str, tag: str) -> Any:
 
 def _no_extra(el: etree._Element, attrs: AbstractSet[str], tags: AbstractSet[str]) -> None:
     """Reject what the model does not understand rather than dropping it silently."""
-    for a in cast("list[str]", el.keys()):  # attribute names: an element iterates its children
+    for a in el.keys():  # noqa: SIM118 - iterating an element gives its children, not its attributes
         if a not in attrs:
-            raise _unsupported_attr(a, el)
+            raise _unsupported_attr(a, el)  # type: ignore[arg-type]  # str for a tree parsed from str
     if len(el):
         for c in el:
             if c.tag not in tags and isinstance(c.tag, str):  # comments and processing instructions pass

@@ -29,6 +29,11 @@ def _compile(cls: type, kind: str, lines: list[str], namespace: dict[str, Any]) 
     return namespace[kind]
 
 
+def _shown_hook(shown: bool) -> list[str]:
+    """First line of a generated formatter for a class with a `shown` hook: format what it returns."""
+    return ["    self = self.shown(ctx)"] if shown else []
+
+
 def compile_parser(cls: type, specs: list[tuple[str, Any]], helpers: dict[str, Any]) -> Callable[[Any], Any]:
     """`parse(el) -> instance of cls`, with the same checks and error wording as the spec interpreter:
     fields in declaration order (so the first bad one reports), then anything not understood."""
@@ -123,12 +128,15 @@ def compile_parser(cls: type, specs: list[tuple[str, Any]], helpers: dict[str, A
     return _compile(cls, "parse", out, ns)
 
 
-def compile_formatter(cls: type, specs: list[tuple[str, Any]], helpers: dict[str, Any]) -> Callable[..., Any]:
+def compile_formatter(
+    cls: type, specs: list[tuple[str, Any]], helpers: dict[str, Any], *, shown: bool = False
+) -> Callable[..., Any]:
     """`format(self, ctx, tag) -> element`: set fields only, live ones only for live XML, secrets only
-    with the secure flag; sub-models format themselves (so their own overrides apply)."""
+    with the secure flag; sub-models format themselves (so their own overrides apply). `shown`: the
+    class has a `shown` hook, and what it returns is formatted."""
     ns: dict[str, Any] = dict(helpers)
     ns["TAG"] = getattr(cls, "TAG", "")
-    out = ["def format(self, ctx, tag=None):", "    el = Element(tag or TAG)"]
+    out = ["def format(self, ctx, tag=None):", *_shown_hook(shown), "    el = Element(tag or TAG)"]
     for i, (fname, spec) in enumerate(specs):
         ns[f"F{i}"] = spec.conv.format
         name, sub = repr(spec.name), repr(spec.sub)
@@ -171,7 +179,9 @@ def compile_formatter(cls: type, specs: list[tuple[str, Any]], helpers: dict[str
 _ELEMENT_KINDS = ("child", "children", "ctext", "ctexts", "cattr", "flag", "raw", "scaled")
 
 
-def compile_writer(cls: type, specs: list[tuple[str, Any]], helpers: dict[str, Any]) -> Callable[..., Any] | None:
+def compile_writer(
+    cls: type, specs: list[tuple[str, Any]], helpers: dict[str, Any], *, shown: bool = False
+) -> Callable[..., Any] | None:
     """`write(self, ctx, tag, pad, out)`: append the element as text in libvirt's layout (two-space
     indentation, single-quoted attributes, `<x/>` when empty), never building an lxml tree.
 
@@ -191,7 +201,7 @@ def compile_writer(cls: type, specs: list[tuple[str, Any]], helpers: dict[str, A
             return None
     ns: dict[str, Any] = dict(helpers)
     ns["TAG"] = getattr(cls, "TAG", "")
-    out = ["def write(self, ctx, tag, pad, out):", "    tag = tag or TAG", "    start = pad + '<' + tag"]
+    out = ["def write(self, ctx, tag, pad, out):", *_shown_hook(shown), "    tag = tag or TAG", "    start = pad + '<' + tag"]
 
     def test(spec: Any, value: str = "v") -> str:
         cond = value if spec.kind in ("children", "ctexts", "flag") else f"{value} is not None"

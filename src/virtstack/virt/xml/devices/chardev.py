@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-
-from lxml import etree
 
 from virtstack.virt.errors import ErrorCode
 from virtstack.virt.xml.base import ONOFF, UINT, Ctx, XMLError, XMLModel, attr, cattr, child, children, enum
@@ -87,15 +86,16 @@ class CharDev(XMLModel):
         if self.type == "tcp" and self.protocol is None:
             self.protocol = "raw"
 
-    def to_element(self, ctx: Ctx, tag: str | None = None) -> etree._Element | None:
-        el = super().to_element(ctx, tag)
-        if el is not None and ctx.inactive and self.type == "pty":
-            for src in el.findall("source"):
-                el.remove(src)  # the pty path is chosen by QEMU at start: runtime state
-        if el is not None and self.type != "tcp":
-            for proto in el.findall("protocol"):
-                el.remove(proto)  # libvirt keeps <protocol> only for TCP character devices
-        return el
+    def shown(self, ctx: Ctx) -> CharDev:
+        hide_sources = ctx.inactive and self.type == "pty" and bool(self.sources)  # QEMU picks the pty at start
+        hide_protocol = self.type != "tcp" and self.protocol is not None  # libvirt keeps it for TCP only
+        if not (hide_sources or hide_protocol):
+            return self
+        return dataclasses.replace(
+            self,
+            sources=[] if hide_sources else self.sources,
+            protocol=None if hide_protocol else self.protocol,
+        )
 
 
 @dataclass

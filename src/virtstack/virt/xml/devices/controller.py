@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lxml import etree
-
 from virtstack.virt.errors import ErrorCode
 from virtstack.virt.xml.base import (
     INT,
     ONOFF,
     UINT,
-    Ctx,
     Error,
     XMLError,
     XMLModel,
@@ -75,12 +72,6 @@ class ControllerTarget(XMLModel):
     hotplug: bool | None = attr("hotplug", ONOFF)
     index: int | None = attr("index", UINT)
     node: int | None = ctext("node", UINT)
-
-    def to_element(self, ctx: Ctx, tag: str | None = None) -> etree._Element | None:
-        el = super().to_element(ctx, tag)
-        if el is not None and self.port is not None:
-            el.set("port", f"0x{self.port:x}")
-        return el
 
 
 @dataclass
