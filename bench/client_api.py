@@ -6,16 +6,14 @@ calls; set beside `libvirtd` (libvirt-python + real daemon) it is the end-to-end
 
 from __future__ import annotations
 
-import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import Results, Stats
+from bench.common import Results
 from bench.libvirt_api import LibvirtTarget
 from bench.target import Target
-from bench.virtstackd import Virtstackd
+from bench.virtstackd import start_daemon
 from bench.virtstackd import why_unavailable as virtstackd_unavailable
 from virtstack.testing.guest import Guest
 
@@ -68,24 +66,13 @@ def why_unavailable() -> str | None:
 
 
 def open_target(stack: ExitStack, results: Results, guest: Guest, domain_type: str, workdir: Path) -> Target | None:
-    """Start a virtstackd of its own (RSS figures stay per daemon) and connect our client to it."""
-    reason = why_unavailable()
-    if reason is not None:
-        results.note(CLIENT, f"skipped: {reason}")
-        return None
+    """A virtstackd of its own driven by our client library; None, with a note, if it can't run."""
     from virtstack.virt.client import connect
 
-    daemon = Virtstackd(Path(tempfile.mkdtemp(prefix="vs-bench-client-", dir=workdir)))
-    start = time.perf_counter()
-    try:
-        daemon.start()
-    except RuntimeError as exc:
-        results.note(CLIENT, f"skipped: {exc}")
+    daemon = start_daemon(stack, results, CLIENT, workdir)
+    if daemon is None:
         return None
-    stack.callback(daemon.stop)
     assert daemon.process is not None
-    results.daemon_pids[CLIENT] = daemon.process.pid
-    results.add(CLIENT, "daemon start (socket up)", Stats((time.perf_counter() - start,)))
     target = LibvirtTarget(CLIENT, _Connection(connect(daemon.uri)), daemon.process.pid, guest, domain_type, workdir)
     stack.callback(target.close)
     return target

@@ -89,23 +89,33 @@ class Virtstackd:
                 self.process.wait(5)
 
 
-def open_target(stack: ExitStack, results: Results, guest: Guest, domain_type: str, workdir: Path) -> Target | None:
-    """Start virtstackd (stopped when `stack` closes) and connect; None, with a note, if it can't."""
+def start_daemon(stack: ExitStack, results: Results, name: str, workdir: Path) -> Virtstackd | None:
+    """A virtstackd of the target `name`'s own (so RSS figures stay per daemon), stopped when `stack`
+    closes, its start time recorded; None, with a note, if it can't run."""
     reason = why_unavailable()
     if reason is not None:
-        results.note(VIRTSTACKD, f"skipped: {reason}")
+        results.note(name, f"skipped: {reason}")
         return None
-    daemon = Virtstackd(Path(tempfile.mkdtemp(prefix="vs-bench-virtstackd-", dir=workdir)))
+    daemon = Virtstackd(Path(tempfile.mkdtemp(prefix=f"vs-bench-{name}-", dir=workdir)))
     start = time.perf_counter()
     try:
         daemon.start()
     except RuntimeError as exc:
-        results.note(VIRTSTACKD, f"skipped: {exc}")
+        results.note(name, f"skipped: {exc}")
         return None
     stack.callback(daemon.stop)
     assert daemon.process is not None
-    results.daemon_pids[VIRTSTACKD] = daemon.process.pid
-    results.add(VIRTSTACKD, "daemon start (socket up)", Stats((time.perf_counter() - start,)))
+    results.daemon_pids[name] = daemon.process.pid
+    results.add(name, "daemon start (socket up)", Stats((time.perf_counter() - start,)))
+    return daemon
+
+
+def open_target(stack: ExitStack, results: Results, guest: Guest, domain_type: str, workdir: Path) -> Target | None:
+    """virtstackd driven by the real libvirt-python; None, with a note, if it can't run."""
+    daemon = start_daemon(stack, results, VIRTSTACKD, workdir)
+    if daemon is None:
+        return None
+    assert daemon.process is not None
     try:
         target = open_libvirt(VIRTSTACKD, daemon.uri, daemon.process.pid, guest, domain_type, workdir)
     except Exception as exc:
