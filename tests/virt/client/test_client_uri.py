@@ -63,3 +63,15 @@ def test_unknown_transport_reads_like_libvirt() -> None:
         theirs.value.get_error_domain(),
         theirs.value.get_error_message(),
     )
+
+
+def test_query_parameters_read_like_libvirt() -> None:
+    """'+' stays a plus (libvirt decodes only %XX), so a socket path holding one is the path libvirt uses."""
+    uri = "qemu+unix:///system?socket=/nonexistent/vs-a+b%20c"
+    with pytest.raises(libvirt.libvirtError) as theirs:
+        libvirt.open(uri)
+    params = parse_uri(uri).params
+    assert params == {"socket": "/nonexistent/vs-a+b c"}
+    assert f"'{params['socket']}'" in theirs.value.get_error_message()
+    assert urimod.query_params("a=1;b=2") == {"a": "1", "b": "2"}
+    assert urimod.query_params("=x&&c") == {"c": ""}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
 
@@ -88,7 +88,7 @@ def parse_uri(uri: str) -> ConnectURI:
         )
     if not transport and parts.hostname:
         transport = "tls"
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    params = query_params(parts.query)
     return ConnectURI(
         uri=uri,
         driver=driver,
@@ -103,3 +103,22 @@ def parse_uri(uri: str) -> ConnectURI:
 def default_uri() -> str | None:
     """LIBVIRT_DEFAULT_URI, as libvirt's client library honours it."""
     return os.environ.get("LIBVIRT_DEFAULT_URI") or None
+
+
+def query_params(query: str) -> dict[str, str]:
+    """URI parameters as libvirt's virURIParseParams reads them: %XX decoded but '+' kept (a socket
+    path may hold one), '&' separating (';' where no '&' is left), a bare name meaning "", "=value"
+    ignored."""
+    params: dict[str, str] = {}
+    while query:
+        end = query.find("&")
+        if end < 0:
+            end = query.find(";")
+        if end < 0:
+            end = len(query)
+        part, query = query[:end], query[end + 1 :]
+        name, eq, value = part.partition("=")
+        if part and name:
+            params[unquote(name)] = unquote(value) if eq else ""
+    return params
+
