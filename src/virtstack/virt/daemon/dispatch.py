@@ -78,7 +78,6 @@ def domain_from_wire(value: Mapping[str, Any]) -> DomainRef:
 
 
 _U32 = struct.Struct(">I")
-_S32 = struct.Struct(">i")
 
 
 def list_all_domains_reply(refs: Sequence[DomainRef], need_results: bool) -> bytes:
@@ -94,9 +93,15 @@ def list_all_domains_reply(refs: Sequence[DomainRef], need_results: bool) -> byt
     parts = [_U32.pack(len(domains))]
     for ref in domains:
         name = ref.name.encode("utf-8")
-        parts += (_U32.pack(len(name)), name, b"\0" * (-len(name) % 4), ref.uuid.bytes, _S32.pack(ref.id))
+        layout = _NONNULL_DOMAIN.get(len(name))
+        if layout is None:  # one struct per name length: length, padded name, uuid and id in one pack
+            layout = _NONNULL_DOMAIN[len(name)] = struct.Struct(f">I{len(name) + (-len(name) % 4)}s16si")
+        parts.append(layout.pack(len(name), name, ref.uuid.bytes, ref.id))
     parts.append(_U32.pack(len(refs)))
     return b"".join(parts)
+
+
+_NONNULL_DOMAIN: dict[int, struct.Struct] = {}
 
 
 Converter = Callable[[Any], Any]
