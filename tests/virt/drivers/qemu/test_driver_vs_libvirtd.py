@@ -65,10 +65,13 @@ def _session(uri: str, guest: Guest, log: Path) -> list[Any]:
         dom = conn.defineXML(xml)
         for name in ("shutdown", "destroy", "suspend", "resume", "reboot"):
             attempt(f"{name} inactive", getattr(dom, name))
+        seen.append(("security", conn.getSecurityModel(), dom.securityLabel(), dom.messages(0)))
+        attempt("messages bad flags", lambda: dom.messages(1 << 5))
         attempt("define other uuid", lambda: conn.defineXML(xml.replace(UUID, UUID[:-1] + "0")))
         dom.create()
         seen.append(("started", dom.state(), dom.isActive(), dom.isPersistent()))
         _wait(lambda: log.exists() and guest.marker in log.read_text(errors="replace"), "marker")
+        seen.append(("running messages", dom.messages(0), dom.messages(1), dom.messages(2), dom.securityLabel()))
         attempt("create running", dom.create)
         attempt("createXML running", lambda: conn.createXML(xml, 0))
         dom.suspend()

@@ -10,6 +10,8 @@ import copy
 import dataclasses
 from typing import Any, cast
 
+from lxml import etree
+
 from virtstack.virt.drivers.qemu import command
 from virtstack.virt.drivers.qemu.capabilities import QemuCaps
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
@@ -127,3 +129,44 @@ def virt_type(defn: DomainDef) -> str:
 
 def emulator(defn: DomainDef) -> str | None:
     return getattr(defn.devices, "emulator", None)
+
+
+def taint_flags(defn: DomainDef, *, qemu_runs_as_root: bool) -> list[str]:
+    """Why a run of `defn` is tainted, libvirt's flag names in its order (qemuDomainObjCheckTaint):
+    QEMU as root or raw disk I/O (high-privileges), qemu:commandline args or env (custom-argv), a host
+    CD-ROM passed through (cdrom-passthrough)."""
+    flags = set()
+    if defn.qemu_commandline and _qemu_commandline_tags(defn.qemu_commandline) & {"arg", "env"}:
+        flags.add("custom-argv")
+    if qemu_runs_as_root or any(d.rawio for d in defn.devices.disks):
+        flags.add("high-privileges")
+    for disk in defn.devices.disks:
+        if disk.device == "cdrom" and disk.type == "block" and disk.source is not None and disk.source.dev:
+            flags.add("cdrom-passthrough")
+    return [f for f in TAINT_MESSAGES if f in flags]
+
+
+#: virDomainTaintFlags (libvirt's order, in which they are reported) -> virDomainTaintMessage, what
+#: `virsh dominfo` prints after "tainted: "
+TAINT_MESSAGES = {
+    "custom-argv": "custom configuration parameters specified",
+    "custom-monitor": "custom monitor control commands issued",
+    "high-privileges": "running with undesirable elevated privileges",
+    "shell-scripts": "network configuration using opaque shell scripts",
+    "disk-probing": "potentially unsafe disk format probing",
+    "external-launch": "managing externally launched configuration",
+    "host-cpu": "potentially unsafe use of host CPU passthrough",
+    "hook-script": "configuration potentially modified by hook script",
+    "cdrom-passthrough": "use of host cdrom passthrough",
+    "custom-dtb": "custom device tree blob used",
+    "custom-ga-command": "custom guest agent control commands issued",
+    "custom-hypervisor-feature": "hypervisor feature autodetection override",
+    "deprecated-config": "use of deprecated configuration settings",
+    "custom-device": "custom device configuration",
+}
+
+
+def _qemu_commandline_tags(raw_xml: str) -> set[str]:
+    """Local names of the elements under <qemu:commandline> (arg, env, ...)."""
+    return {etree.QName(el).localname for el in etree.fromstring(raw_xml) if isinstance(el.tag, str)}
+

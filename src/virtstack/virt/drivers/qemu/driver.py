@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid as uuidlib
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -74,6 +75,9 @@ CONSOLE_SAFE = 2
 #: virDomainDestroyFlagsValues
 DESTROY_GRACEFUL = 1
 DESTROY_REMOVE_LOGS = 2
+#: virDomainMessageType
+MESSAGE_DEPRECATION = 1
+MESSAGE_TAINTING = 2
 
 
 def _not_running() -> VirtError:
@@ -145,6 +149,10 @@ class QemuDriver:
 
     def record_ptys(self, defn: Any, ptys: dict[str, str]) -> None:
         defs.record_ptys(defn, ptys)
+
+    def taints(self, defn: Any) -> list[str]:
+        # QEMU runs as this daemon's user: as root, that is libvirt's "user = root" in qemu.conf
+        return defs.taint_flags(defn, qemu_runs_as_root=os.geteuid() == 0 or os.getegid() == 0)
 
     def lifecycle_actions(self, defn: Any) -> tuple[str, str]:
         return defs.lifecycle_actions(defn)
@@ -483,6 +491,26 @@ class QemuDriver:
         max_kib, cur_kib = defs.memory_kib(obj.current)
         cpu_ns = cpu_time_ns(runtime_of(obj).pid) if obj.is_active() else 0
         return DomainInfo(obj.state, max_kib, cur_kib, defs.vcpus(obj.current), cpu_ns)
+
+    async def domain_get_messages(self, dom: DomainRef, flags: int = 0) -> list[str]:
+        """virDomainGetMessages: why the running domain is tainted (flags 0 or TAINTING). Deprecation
+        notes (DEPRECATION) would come from deprecated machine types and CPU models, which this driver
+        does not track, so that kind is always empty."""
+        _check_flags(flags, MESSAGE_DEPRECATION | MESSAGE_TAINTING, "qemuDomainGetMessages")
+        obj = await self._obj(dom)
+        taints = runtime_of(obj).taints if obj.is_active() else []
+        if flags and not flags & MESSAGE_TAINTING:
+            return []
+        return [f"tainted: {defs.TAINT_MESSAGES[flag]}" for flag in taints if flag in defs.TAINT_MESSAGES]
+
+    async def node_get_security_model(self) -> tuple[str, str]:
+        """No security driver labels QEMU here (libvirt's security_driver = "none"): model none, DOI 0."""
+        return "none", "0"
+
+    async def domain_get_security_label(self, dom: DomainRef) -> tuple[str, bool]:
+        """The "none" security driver gives every process an empty, non-enforcing label."""
+        await self._obj(dom)
+        return "", False
 
     async def domain_open_console(self, dom: DomainRef, dev_name: str | None, flags: int = 0) -> ConsoleStream:
         """The console's pty as a stream; one session at a time unless FORCE takes it over (libvirt's

@@ -76,6 +76,10 @@ class ProcessOwner(Protocol):
 
     def publish(self, ref: DomainRef, event: LifecycleEvent, detail: int) -> None: ...
 
+    def taints(self, defn: Any) -> list[str]:
+        """libvirt's taint flags for a run of `defn` (reported by virDomainGetMessages while it runs)."""
+        ...
+
 
 @dataclass
 class QemuRuntime:
@@ -92,6 +96,8 @@ class QemuRuntime:
     popen: subprocess.Popen[bytes] | None = None
     monitor: Monitor | None = None
     ptys: dict[str, str] = field(default_factory=dict)
+    #: why this run is tainted (libvirt's flag names), set at start, kept in the status file
+    taints: list[str] = field(default_factory=list)
     #: open console sessions by chardev label (libvirt allows one per console)
     consoles: dict[str, PtyConsole] = field(default_factory=dict)
     got_shutdown: bool = False
@@ -210,6 +216,7 @@ class ProcessManager:
             log_path = Path(owner.state.layout.log_dir) / f"{obj.name}.log"
             rt = QemuRuntime(pid=0, monitor_path=monitor_path, lib_dir=lib_dir, run_dir=run_dir, log_path=log_path)
             rt.emulator = command.argv[0]
+            rt.taints = owner.taints(defn)
             rt.popen, rt.log_offset = self._spawn(command, log_path, listener.fileno())
             rt.pid = rt.popen.pid
         except BaseException:
@@ -319,6 +326,8 @@ class ProcessManager:
             "rundir": str(rt.run_dir),
             "emulator": rt.emulator,
         }
+        if rt.taints:
+            extra["taints"] = ",".join(rt.taints)
         extra.update({f"pty-{label}": path for label, path in rt.ptys.items()})
         self.owner.state.save_status(
             StatusRecord(
@@ -499,6 +508,7 @@ class ProcessManager:
             log_path=Path(record.extra.get("log", "")),
             emulator=record.extra.get("emulator", ""),
             ptys={k.removeprefix("pty-"): v for k, v in record.extra.items() if k.startswith("pty-")},
+            taints=[t for t in record.extra.get("taints", "").split(",") if t],
         )
         obj.runtime["qemu"] = rt
         obj.id = record.domain_id
