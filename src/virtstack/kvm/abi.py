@@ -13,6 +13,12 @@ from enum import IntEnum
 KVM_API_VERSION = 12
 """The only API version Linux has shipped since 2.6.22; anything else is refused."""
 
+# KVM_CHECK_EXTENSION capability numbers (linux/kvm.h)
+KVM_CAP_NR_VCPUS = 9
+"""The recommended maximum number of vCPUs per VM."""
+KVM_CAP_MAX_VCPUS = 66
+"""The hard maximum number of vCPUs per VM."""
+
 KVMIO = 0xAE
 """The ioctl 'type' byte of every KVM ioctl (Documentation/userspace-api/ioctl/ioctl-number.rst)."""
 

@@ -21,6 +21,7 @@ from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 from virtstack.virt.xml.capabilities import build_capabilities, format_capabilities, host_facts
 from virtstack.virt.xml.devices.chardev import ChrSource
 from virtstack.virt.xml.domain import DomainDef, format_domain, parse_domain
+from virtstack.virt.xml.domain.misc import parse_cpuset
 
 Error = error_factory(ErrorDomain.QEMU)
 
@@ -115,7 +116,47 @@ def memory_kib(defn: DomainDef) -> tuple[int, int]:
 
 
 def vcpus(defn: DomainDef) -> int:
+    """The maximum vCPU count (<vcpu>N</vcpu>)."""
     return defn.vcpus
+
+
+def vcpus_current(defn: DomainDef) -> int:
+    """<vcpu current='N'>: the vCPUs online at start (all of them when not given); what virDomainGetInfo
+    reports as nrVirtCpu."""
+    current = defn.vcpu.current if defn.vcpu is not None else None
+    return int(current) if current else defn.vcpus
+
+
+def _cpuset(text: str | None) -> set[int] | None:
+    return parse_cpuset(text) if text else None
+
+
+def vcpu_pins(defn: DomainDef, hostcpus: int) -> list[set[int]]:
+    """Per vCPU: its <vcpupin>, else <vcpu cpuset>, else every host CPU (placement='auto' has no
+    numad advice here, so it falls through as libvirt does without autoCpuset)."""
+    default = _cpuset(defn.vcpu.cpuset if defn.vcpu is not None else None) or set(range(hostcpus))
+    pins = [default] * defn.vcpus
+    for pin in (defn.cputune.vcpupins if defn.cputune is not None else None) or []:
+        cpus = _cpuset(pin.cpuset)
+        if cpus is not None and pin.vcpu is not None and pin.vcpu < len(pins):
+            pins[pin.vcpu] = cpus
+    return pins
+
+
+def emulator_pin(defn: DomainDef, hostcpus: int) -> set[int]:
+    """<emulatorpin>, else <vcpu cpuset>, else every host CPU (qemuDomainGetEmulatorPinInfo)."""
+    pin = defn.cputune.emulatorpin if defn.cputune is not None else None
+    return (
+        _cpuset(pin.cpuset if pin is not None else None)
+        or _cpuset(defn.vcpu.cpuset if defn.vcpu is not None else None)
+        or set(range(hostcpus))
+    )
+
+
+def balloon(defn: DomainDef) -> Any | None:
+    """The virtio memory balloon, or None (none at all, or model='none')."""
+    device = defn.devices.memballoon
+    return device if device is not None and device.model != "none" else None
 
 
 def os_type(defn: DomainDef) -> str:

@@ -45,6 +45,8 @@ from virtstack.virt.drivers.qemu.capabilities import DEFAULT_BINARY, QemuCaps, p
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole, chardev_label
+from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
+from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
 from virtstack.virt.drivers.qemu.process import ProcessManager, cpu_time_ns, runtime_of
 from virtstack.virt.drivers.qemu.state import DriverState, StateLayout
@@ -110,7 +112,7 @@ def _refuse_agent_only(flags: int) -> None:
         raise Error(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
 
 
-class QemuDriver:
+class QemuDriver(HostStatsMixin, DomainStatsMixin):
     """`qemu:///system` (or a private instance on `root`) implementing `HypervisorDriver`."""
 
     type_name = "QEMU"
@@ -490,7 +492,7 @@ class QemuDriver:
         obj = await self._obj(dom)
         max_kib, cur_kib = defs.memory_kib(obj.current)
         cpu_ns = cpu_time_ns(runtime_of(obj).pid) if obj.is_active() else 0
-        return DomainInfo(obj.state, max_kib, cur_kib, defs.vcpus(obj.current), cpu_ns)
+        return DomainInfo(obj.state, max_kib, cur_kib, defs.vcpus_current(obj.current), cpu_ns)
 
     async def domain_get_messages(self, dom: DomainRef, flags: int = 0) -> list[str]:
         """virDomainGetMessages: why the running domain is tainted (flags 0 or TAINTING). Deprecation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from virtstack.virt.drivers.base import NodeInfo
@@ -18,13 +19,22 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _parse_cpu_list(text: str) -> list[int]:
+def parse_cpu_list(text: str) -> list[int]:
     """"0-3,8" -> [0, 1, 2, 3, 8] (the kernel's cpulist format)."""
     cpus: list[int] = []
     for part in filter(None, text.split(",")):
         lo, _, hi = part.partition("-")
         cpus.extend(range(int(lo), int(hi or lo) + 1))
     return cpus
+
+
+def cpumap_bytes(cpus: Iterable[int], maplen: int) -> bytes:
+    """virBitmapToDataBuf: bit N of byte N//8 set for CPU N, `maplen` bytes, CPUs past the map dropped."""
+    buf = bytearray(maplen)
+    for cpu in cpus:
+        if 0 <= cpu < maplen * 8:
+            buf[cpu // 8] |= 1 << (cpu % 8)
+    return bytes(buf)
 
 
 def _mhz(cpuinfo: str) -> int:
@@ -48,7 +58,7 @@ def read_node_info(sys_cpu: Path = SYS_CPU, sys_node: Path = SYS_NODE, proc: Pat
     libvirt insists nodes * sockets * cores * threads == cpus; when the host's topology does not
     multiply out it reports 1 node, 1 socket, `cpus` cores, 1 thread, and so do we.
     """
-    online = _parse_cpu_list(_read(sys_cpu / "online") or "") or list(range(os.cpu_count() or 1))
+    online = parse_cpu_list(_read(sys_cpu / "online") or "") or list(range(os.cpu_count() or 1))
     cpus = len(online)
     packages: set[str] = set()
     cores: set[tuple[str, str]] = set()

@@ -1,0 +1,343 @@
+"""Runtime statistics of running domains (vcpuinfo, vcpucount, dommemstat, domcontrol, domjobinfo),
+read from QMP and from /proc of the QEMU process, as libvirt's QEMU driver reports them.
+
+vCPU threads come from QMP `query-cpus-fast` (asked once per QEMU process, as libvirt refreshes them
+only when vCPUs change); per-thread CPU time, last host CPU and RSS from /proc/PID[/task/TID]/stat
+(libvirt's virProcessGetStatInfo); affinity from sched_getaffinity. Pinning queries read the definition
+(libvirt's virDomainDefGetVcpuPinInfoHelper: an unpinned vCPU may run on every host CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from virtstack.virt.drivers.qemu import definition as defs
+from virtstack.virt.drivers.qemu.host_stats import present_cpu_count
+from virtstack.virt.drivers.qemu.monitor import Monitor
+from virtstack.virt.drivers.qemu.nodeinfo import cpumap_bytes
+from virtstack.virt.drivers.qemu.process import runtime_of
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+
+if TYPE_CHECKING:
+    from virtstack.virt.domain_obj import DomainObj
+    from virtstack.virt.drivers.base import DomainRef
+
+Error = error_factory(ErrorDomain.QEMU)
+
+#: virDomainModificationImpact / virDomainVcpuFlags
+AFFECT_LIVE = 1
+AFFECT_CONFIG = 2
+VCPU_MAXIMUM = 4
+VCPU_GUEST = 8
+#: virDomainGetJobStatsFlags
+JOB_STATS_COMPLETED = 1
+JOB_STATS_KEEP_COMPLETED = 2
+#: virVcpuState
+VCPU_RUNNING = 1
+#: virDomainControlState and virDomainControlErrorReason
+CONTROL_OK = 0
+CONTROL_OCCUPIED = 2
+CONTROL_ERROR = 3
+CONTROL_ERROR_REASON_MONITOR = 2
+#: virDomainMemoryStatTags
+MEMORY_STAT_ACTUAL_BALLOON = 6
+MEMORY_STAT_RSS = 7
+MEMORY_STAT_LAST_UPDATE = 9
+#: QEMU's balloon guest-stats names -> (tag, divisor), in libvirt's order (qemuMonitorJSONGetMemoryStats)
+BALLOON_STATS: tuple[tuple[str, int, int], ...] = (
+    ("stat-swap-in", 0, 1024),
+    ("stat-swap-out", 1, 1024),
+    ("stat-major-faults", 2, 1),
+    ("stat-minor-faults", 3, 1),
+    ("stat-free-memory", 4, 1024),
+    ("stat-total-memory", 5, 1024),
+    ("stat-available-memory", 8, 1024),
+    ("last-update", MEMORY_STAT_LAST_UPDATE, 1),
+    ("stat-disk-caches", 10, 1024),
+    ("stat-htlb-pgalloc", 11, 1),
+    ("stat-htlb-pgfail", 12, 1),
+)
+#: remote_protocol.x limits the daemon checks before calling the driver
+REMOTE_VCPUINFO_MAX = 16384
+REMOTE_CPUMAPS_MAX = 8388608
+REMOTE_DOMAIN_MEMORY_STATS_MAX = 1024
+#: remote_domain_get_job_info_ret: type and eleven counters, all zero when no job runs
+JOB_INFO_FIELDS = 12
+#: a stat value QEMU reports for a counter the guest does not collect
+NOT_COLLECTED = 2**64 - 1
+
+
+# -- errors as libvirt words them -------------------------------------------------------------------
+def _invalid_arg(message: str, domain: int = ErrorDomain.QEMU, template: str = "") -> VirtError:
+    """virReportInvalidArg and friends: VIR_ERR_INVALID_ARG whose message has no "invalid argument:"."""
+    err = VirtError(ErrorCode.INVALID_ARG, message, domain=domain)
+    err.message = message
+    err.args = (message,)
+    if template:
+        err.template = template
+    return err
+
+
+def check_flags(flags: int, allowed: int, function: str) -> None:
+    """libvirt's virCheckFlags."""
+    if flags & ~allowed:
+        raise _invalid_arg(f"unsupported flags (0x{flags & ~allowed:x}) in function {function}", template=function)
+
+
+def check_exclusive_live_config(flags: int) -> None:
+    """VIR_EXCLUSIVE_FLAGS_GOTO of the public API (libvirt-domain.c), which libvirtd runs too."""
+    if flags & AFFECT_LIVE and flags & AFFECT_CONFIG:
+        raise _invalid_arg(
+            "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+            ErrorDomain.DOMAIN,
+        )
+
+
+def _not_running() -> VirtError:
+    """virDomainObjCheckActive / virDomainObjGetOneDef: generic domain code, hence VIR_FROM_DOMAIN."""
+    return VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
+
+
+def _internal(message: str) -> VirtError:
+    return VirtError(ErrorCode.INTERNAL_ERROR, message, domain=ErrorDomain.RPC)
+
+
+# -- /proc and CPU sets ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatInfo:
+    """What libvirt's virProcessGetStatInfo reads from a stat file."""
+
+    cpu_time_ns: int
+    last_cpu: int
+    rss_kib: int
+
+
+def parse_stat(text: str, clock_ticks: int, page_kib: int) -> StatInfo:
+    """Fields of proc(5)'s stat line: utime (14) + stime (15), rss (24, pages), processor (39)."""
+    fields = text[text.rfind(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
+    ticks = int(fields[11]) + int(fields[12])
+    return StatInfo(ticks * 1_000_000_000 // clock_ticks, int(fields[36]), int(fields[21]) * page_kib)
+
+
+def read_stat(pid: int, tid: int = 0) -> StatInfo:
+    """/proc/PID/stat, or /proc/PID/task/TID/stat for one thread."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as f:
+        text = f.read()
+    return parse_stat(text, os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGESIZE") // 1024)
+
+
+def vcpu_threads(reply: Iterable[Mapping[str, Any]], pid: int) -> dict[int, int] | None:
+    """cpu-index -> thread-id from `query-cpus-fast`, or None where the ids are useless.
+
+    libvirt's qemuDomainRefreshVcpuInfo: TCG without MTTCG reports the emulator's pid or one thread
+    for several vCPUs; pinning or timing those would be wrong, so it keeps no thread ids at all.
+    """
+    threads: dict[int, int] = {}
+    for cpu in reply:
+        tid = int(cpu.get("thread-id", 0))
+        if tid == pid or (tid and tid in threads.values()):
+            return None
+        threads[int(cpu["cpu-index"])] = tid
+    return threads if any(threads.values()) else None
+
+
+def balloon_stats(actual_bytes: int | None, guest_stats: Mapping[str, Any] | None) -> list[tuple[int, int]]:
+    """(tag, value) pairs from `query-balloon` and the balloon's `guest-stats` property, in libvirt's
+    order; counters the guest does not collect (-1) are left out."""
+    stats: list[tuple[int, int]] = []
+    if actual_bytes is not None:
+        stats.append((MEMORY_STAT_ACTUAL_BALLOON, actual_bytes // 1024))
+    if guest_stats is None:
+        return stats
+    inner = guest_stats.get("stats") or {}
+    for name, tag, divisor in BALLOON_STATS:
+        source = guest_stats if name == "last-update" else inner
+        value = source.get(name)
+        if isinstance(value, int) and value >= 0 and value != NOT_COLLECTED:
+            stats.append((tag, value // divisor))
+    return stats
+
+
+def vcpu_bytes_limit(count: int, maplen: int, what: str) -> None:
+    """The daemon's own limits (remote.c) on how much a reply may carry."""
+    if count > REMOTE_VCPUINFO_MAX:
+        raise _internal(f"{what} > REMOTE_VCPUINFO_MAX")
+    if count * maplen > REMOTE_CPUMAPS_MAX:
+        raise _internal(f"{what} * maplen > REMOTE_CPUMAPS_MAX")
+
+
+#: vCPU threads per QEMU process, known by its monitor connection (a new process has a new one)
+_THREADS: weakref.WeakKeyDictionary[Monitor, dict[int, int] | None] = weakref.WeakKeyDictionary()
+
+
+class DomainStatsMixin:
+    """The per-domain statistics entry points of QemuDriver."""
+
+    if TYPE_CHECKING:
+
+        async def _obj(self, dom: DomainRef) -> DomainObj[Any]: ...
+
+    # -- vCPUs ------------------------------------------------------------------------------------
+    async def _vcpu_threads(self, obj: DomainObj[Any]) -> dict[int, int]:
+        """cpu-index -> thread id of a running domain, asked of QEMU once per process."""
+        rt = runtime_of(obj)
+        if rt.monitor is None:
+            raise _not_running()
+        if rt.monitor not in _THREADS:
+            _THREADS[rt.monitor] = vcpu_threads(await rt.monitor.execute("query-cpus-fast"), rt.pid)
+        threads = _THREADS[rt.monitor]
+        if threads is None:
+            raise Error(ErrorCode.OPERATION_INVALID, "cpu affinity is not supported")
+        return threads
+
+    async def domain_get_vcpus(
+        self, dom: DomainRef, maxinfo: int, maplen: int
+    ) -> tuple[list[tuple[int, int, int, int]], bytes]:
+        """virDomainGetVcpus: per online vCPU its state, CPU time, last host CPU and affinity."""
+        vcpu_bytes_limit(maxinfo, maplen, "maxinfo")
+        if maxinfo < 1:
+            raise _invalid_arg("maxinfo in virDomainGetVcpus must be greater than zero", ErrorDomain.DOMAIN)
+        obj = await self._obj(dom)
+        if not obj.is_active():
+            raise Error(ErrorCode.OPERATION_INVALID, "cannot retrieve vcpu information for inactive domain")
+        threads = await self._vcpu_threads(obj)
+        pid = obj.runtime["qemu"].pid
+        infos: list[tuple[int, int, int, int]] = []
+        maps = bytearray(maxinfo * maplen)
+        for index in range(defs.vcpus(obj.current)):
+            if len(infos) >= maxinfo:
+                break
+            tid = threads.get(index)
+            if not tid:
+                continue  # offline vCPU
+            try:
+                stat = read_stat(pid, tid)
+                affinity = os.sched_getaffinity(tid)
+            except OSError as e:
+                raise Error(ErrorCode.SYSTEM_ERROR, f"cannot get vCPU placement & pCPU time: {e.strerror}") from e
+            at = len(infos) * maplen
+            maps[at : at + maplen] = cpumap_bytes(affinity, maplen)
+            infos.append((index, VCPU_RUNNING, stat.cpu_time_ns, stat.last_cpu))
+        return infos, bytes(maps)
+
+    async def domain_get_vcpus_flags(self, dom: DomainRef, flags: int) -> int:
+        """virDomainGetVcpusFlags: current or maximum count of the live or persistent definition."""
+        check_exclusive_live_config(flags)
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | VCPU_MAXIMUM | VCPU_GUEST, "qemuDomainGetVcpusFlags")
+        obj = await self._obj(dom)
+        defn = self._one_def(obj, flags)
+        if flags & VCPU_GUEST:
+            if not obj.is_active():
+                raise Error(
+                    ErrorCode.INVALID_ARG, "vCPU count provided by the guest agent can only be requested for live domains"
+                )
+            raise Error(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
+        return defs.vcpus(defn) if flags & VCPU_MAXIMUM else defs.vcpus_current(defn)
+
+    async def domain_get_max_vcpus(self, dom: DomainRef) -> int:
+        """qemuDomainGetMaxVcpus: the live maximum, so an inactive domain has none."""
+        return await self.domain_get_vcpus_flags(dom, AFFECT_LIVE | VCPU_MAXIMUM)
+
+    @staticmethod
+    def _one_def(obj: DomainObj[Any], flags: int) -> Any:
+        """virDomainObjGetOneDef: "current" is live while running, else config; LIVE needs a running
+        domain and CONFIG a persistent one."""
+        live = bool(flags & AFFECT_LIVE) or (not flags & AFFECT_CONFIG and obj.is_active())
+        if live and not obj.is_active():
+            raise _not_running()
+        if not live and not obj.persistent:
+            raise VirtError(
+                ErrorCode.OPERATION_INVALID,
+                "transient domains do not have any persistent config",
+                domain=ErrorDomain.DOMAIN,
+            )
+        return obj.current if live else obj.definition
+
+    async def domain_get_vcpu_pin_info(self, dom: DomainRef, ncpumaps: int, maplen: int, flags: int) -> tuple[bytes, int]:
+        """virDomainGetVcpuPinInfo: the definition's pinning, one map per vCPU (at most `ncpumaps`)."""
+        vcpu_bytes_limit(ncpumaps, maplen, "ncpumaps")
+        check_exclusive_live_config(flags)
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetVcpuPinInfo")
+        obj = await self._obj(dom)
+        pins = defs.vcpu_pins(self._one_def(obj, flags), present_cpu_count())[: max(ncpumaps, 0)]
+        maps = b"".join(cpumap_bytes(cpus, maplen) for cpus in pins)
+        return maps.ljust(max(ncpumaps, 0) * maplen, b"\0"), len(pins)
+
+    async def domain_get_emulator_pin_info(self, dom: DomainRef, maplen: int, flags: int) -> tuple[bytes, int]:
+        """virDomainGetEmulatorPinInfo: where QEMU's own threads may run, by definition."""
+        if maplen > REMOTE_CPUMAPS_MAX:
+            raise _internal("maplen > REMOTE_CPUMAPS_MAX")
+        check_exclusive_live_config(flags)
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetEmulatorPinInfo")
+        obj = await self._obj(dom)
+        return cpumap_bytes(defs.emulator_pin(self._one_def(obj, flags), present_cpu_count()), maplen), 1
+
+    # -- memory -----------------------------------------------------------------------------------
+    async def domain_memory_stats(self, dom: DomainRef, max_stats: int, flags: int) -> list[tuple[int, int]]:
+        """virDomainMemoryStats: balloon figures when there is a balloon, then QEMU's RSS (KiB)."""
+        if max_stats > REMOTE_DOMAIN_MEMORY_STATS_MAX:
+            raise _internal("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
+        check_flags(flags, 0, "qemuDomainMemoryStats")
+        obj = await self._obj(dom)
+        if not obj.is_active():
+            raise _not_running()
+        stats = await self._balloon_stats(obj) if defs.balloon(obj.current) is not None else []
+        if len(stats) < max_stats:
+            try:
+                stats.append((MEMORY_STAT_RSS, read_stat(obj.runtime["qemu"].pid).rss_kib))
+            except OSError:
+                raise Error(ErrorCode.OPERATION_FAILED, "cannot get RSS for domain") from None
+        return stats[:max_stats]
+
+    async def _balloon_stats(self, obj: DomainObj[Any]) -> list[tuple[int, int]]:
+        """query-balloon for `actual`, then the balloon device's guest-stats QOM property."""
+        monitor = runtime_of(obj).monitor
+        if monitor is None:
+            raise _not_running()
+        actual = (await monitor.execute("query-balloon")).get("actual")
+        alias = getattr(getattr(defs.balloon(obj.current), "alias", None), "name", None) or "balloon0"
+        try:
+            guest = await monitor.execute("qom-get", {"path": f"/machine/peripheral/{alias}", "property": "guest-stats"})
+        except VirtError:
+            guest = None  # no such property on this balloon: only `actual` is known
+        return balloon_stats(actual, guest)
+
+    # -- jobs -------------------------------------------------------------------------------------
+    async def domain_get_control_info(self, dom: DomainRef, flags: int) -> tuple[int, int, int]:
+        """virDomainGetControlInfo: ok, or occupied while another operation holds the domain, or an
+        error once the monitor is gone. How long a job has run is not recorded, so its time is 0."""
+        check_flags(flags, 0, "qemuDomainGetControlInfo")
+        obj = await self._obj(dom)
+        if not obj.is_active():
+            raise _not_running()
+        if runtime_of(obj).monitor is None:
+            return CONTROL_ERROR, CONTROL_ERROR_REASON_MONITOR, 0
+        if obj.lock.locked():
+            return CONTROL_OCCUPIED, 0, 0
+        return CONTROL_OK, 0, 0
+
+    async def domain_get_job_info(self, dom: DomainRef) -> tuple[int, ...]:
+        """virDomainGetJobInfo: this driver runs no background jobs (migration, dump, save), so NONE."""
+        obj = await self._obj(dom)
+        if not obj.is_active():
+            raise _not_running()
+        return (0,) * JOB_INFO_FIELDS
+
+    async def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, list[Any]]:
+        """virDomainGetJobStats: no job runs or has completed, so type NONE without parameters; only the
+        current job needs a running domain."""
+        if flags & JOB_STATS_KEEP_COMPLETED and not flags & JOB_STATS_COMPLETED:
+            raise _invalid_arg(
+                "Flag 'VIR_DOMAIN_JOB_STATS_COMPLETED' is required by flag 'VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED'",
+                ErrorDomain.DOMAIN,
+            )
+        check_flags(flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED, "qemuDomainGetJobStats")
+        obj = await self._obj(dom)
+        if not flags & JOB_STATS_COMPLETED and not obj.is_active():
+            raise _not_running()
+        return 0, []
