@@ -154,8 +154,7 @@ def _observe(uri: str) -> list[Any]:
                 info, maps = dom.vcpus()
                 return [(n, state, time > 0, cpu in range(os.cpu_count() or 1)) for n, state, time, cpu in info], maps
 
-            if name != "pinned":  # libvirt applies <vcpupin> to the vCPU threads; virtstackd does not yet
-                seen.append((name, "vcpus", _call(vcpus)))
+            seen.append((name, "vcpus", _call(vcpus)))  # the pinned guest's maps: pins applied at start
             seen.append((name, "maxVcpus", _call(dom.maxVcpus)))
             for flags in [*range(0x20), 0x40]:
                 seen.append((name, "vcpusFlags", flags, _call(dom.vcpusFlags, flags)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
@@ -37,23 +36,6 @@ def test_read_stat_of_this_process_and_thread() -> None:
     assert whole.rss_kib > 0 and thread.last_cpu in range(ds.present_cpu_count())
     with pytest.raises(OSError):
         ds.read_stat(os.getpid(), 2**22 + 1)
-
-
-def test_vcpu_threads_maps_cpu_index_to_thread() -> None:
-    reply: list[dict[str, Any]] = [{"cpu-index": 1, "thread-id": 11, "qom-path": "/x"}, {"cpu-index": 0, "thread-id": 10}]
-    assert ds.vcpu_threads(reply, pid=5) == {0: 10, 1: 11}
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        [{"cpu-index": 0, "thread-id": 5}],  # single-threaded TCG: the emulator's own pid
-        [{"cpu-index": 0, "thread-id": 7}, {"cpu-index": 1, "thread-id": 7}],  # one thread for two vCPUs
-        [{"cpu-index": 0}],  # no thread ids at all
-    ],
-)
-def test_vcpu_threads_discards_ids_that_cannot_be_pinned(reply: list[dict[str, int]]) -> None:
-    assert ds.vcpu_threads(reply, pid=5) is None
 
 
 def test_vcpu_counts_follow_current_and_maximum() -> None:

@@ -127,6 +127,13 @@ def vcpus_current(defn: DomainDef) -> int:
     return int(current) if current else defn.vcpus
 
 
+def pins_cpus(defn: DomainDef) -> bool:
+    """Whether the definition restricts where QEMU's threads run (<vcpu cpuset>, <vcpupin>, <emulatorpin>)."""
+    tune = defn.cputune
+    return bool((defn.vcpu is not None and defn.vcpu.cpuset)
+                or (tune is not None and (tune.vcpupins or tune.emulatorpin is not None)))
+
+
 def _cpuset(text: str | None) -> set[int] | None:
     return parse_cpuset(text) if text else None
 

@@ -10,16 +10,14 @@ only when vCPUs change); per-thread CPU time, last host CPU and RSS from /proc/P
 from __future__ import annotations
 
 import os
-import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.host_stats import present_cpu_count
-from virtstack.virt.drivers.qemu.monitor import Monitor
 from virtstack.virt.drivers.qemu.nodeinfo import cpumap_bytes
-from virtstack.virt.drivers.qemu.process import runtime_of
+from virtstack.virt.drivers.qemu.process import refresh_vcpu_threads, runtime_of
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
 
 if TYPE_CHECKING:
@@ -131,21 +129,6 @@ def read_stat(pid: int, tid: int = 0) -> StatInfo:
     return parse_stat(text, os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGESIZE") // 1024)
 
 
-def vcpu_threads(reply: Iterable[Mapping[str, Any]], pid: int) -> dict[int, int] | None:
-    """cpu-index -> thread-id from `query-cpus-fast`, or None where the ids are useless.
-
-    libvirt's qemuDomainRefreshVcpuInfo: TCG without MTTCG reports the emulator's pid or one thread
-    for several vCPUs; pinning or timing those would be wrong, so it keeps no thread ids at all.
-    """
-    threads: dict[int, int] = {}
-    for cpu in reply:
-        tid = int(cpu.get("thread-id", 0))
-        if tid == pid or (tid and tid in threads.values()):
-            return None
-        threads[int(cpu["cpu-index"])] = tid
-    return threads if any(threads.values()) else None
-
-
 def balloon_stats(actual_bytes: int | None, guest_stats: Mapping[str, Any] | None) -> list[tuple[int, int]]:
     """(tag, value) pairs from `query-balloon` and the balloon's `guest-stats` property, in libvirt's
     order; counters the guest does not collect (-1) are left out."""
@@ -171,10 +154,6 @@ def vcpu_bytes_limit(count: int, maplen: int, what: str) -> None:
         raise _internal(f"{what} * maplen > REMOTE_CPUMAPS_MAX")
 
 
-#: vCPU threads per QEMU process, known by its monitor connection (a new process has a new one)
-_THREADS: weakref.WeakKeyDictionary[Monitor, dict[int, int] | None] = weakref.WeakKeyDictionary()
-
-
 class DomainStatsMixin:
     """The per-domain statistics entry points of QemuDriver."""
 
@@ -184,14 +163,12 @@ class DomainStatsMixin:
 
     # -- vCPUs ------------------------------------------------------------------------------------
     async def _vcpu_threads(self, obj: DomainObj[Any]) -> dict[int, int]:
-        """cpu-index -> thread id of a running domain, asked of QEMU once per process."""
+        """cpu-index -> thread id of a running domain (found at start, or now after a reconnect)."""
         rt = runtime_of(obj)
         if rt.monitor is None:
             raise _not_running()
-        if rt.monitor not in _THREADS:
-            _THREADS[rt.monitor] = vcpu_threads(await rt.monitor.execute("query-cpus-fast"), rt.pid)
-        threads = _THREADS[rt.monitor]
-        if threads is None:
+        threads = await refresh_vcpu_threads(rt)
+        if not threads:
             raise Error(ErrorCode.OPERATION_INVALID, "cpu affinity is not supported")
         return threads
 

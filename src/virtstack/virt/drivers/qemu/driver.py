@@ -46,7 +46,7 @@ from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContex
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole, chardev_label
 from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
-from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin
+from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
 from virtstack.virt.drivers.qemu.process import ProcessManager, cpu_time_ns, runtime_of
 from virtstack.virt.drivers.qemu.state import DriverState, StateLayout
@@ -155,6 +155,12 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin):
     def taints(self, defn: Any) -> list[str]:
         # QEMU runs as this daemon's user: as root, that is libvirt's "user = root" in qemu.conf
         return defs.taint_flags(defn, qemu_runs_as_root=os.geteuid() == 0 or os.getegid() == 0)
+
+    def cpu_affinity(self, defn: Any) -> tuple[list[set[int]], set[int]] | None:
+        if not defs.pins_cpus(defn):
+            return None
+        hostcpus = present_cpu_count()
+        return defs.vcpu_pins(defn, hostcpus), defs.emulator_pin(defn, hostcpus)
 
     def lifecycle_actions(self, defn: Any) -> tuple[str, str]:
         return defs.lifecycle_actions(defn)

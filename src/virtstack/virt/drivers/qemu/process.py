@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,6 +80,10 @@ class ProcessOwner(Protocol):
         """libvirt's taint flags for a run of `defn` (reported by virDomainGetMessages while it runs)."""
         ...
 
+    def cpu_affinity(self, defn: Any) -> tuple[list[set[int]], set[int]] | None:
+        """(per-vCPU CPUs, emulator CPUs) when `defn` pins anything, else None (QEMU may use every CPU)."""
+        ...
+
 
 @dataclass
 class QemuRuntime:
@@ -98,6 +102,8 @@ class QemuRuntime:
     ptys: dict[str, str] = field(default_factory=dict)
     #: why this run is tainted (libvirt's flag names), set at start, kept in the status file
     taints: list[str] = field(default_factory=list)
+    #: cpu-index -> vCPU thread id (None: not asked yet; empty: QEMU's ids cannot be used)
+    vcpu_threads: dict[int, int] | None = None
     #: open console sessions by chardev label (libvirt allows one per console)
     consoles: dict[str, PtyConsole] = field(default_factory=dict)
     got_shutdown: bool = False
@@ -116,6 +122,49 @@ def runtime_of(obj: DomainObj[Any]) -> QemuRuntime:
     if not isinstance(rt, QemuRuntime):
         raise Error(ErrorCode.OPERATION_INVALID, "domain is not running")
     return rt
+
+
+def vcpu_threads(reply: Iterable[Mapping[str, Any]], pid: int) -> dict[int, int]:
+    """cpu-index -> thread-id from `query-cpus-fast`; empty where the ids are useless.
+
+    libvirt's qemuDomainRefreshVcpuInfo: TCG without MTTCG reports the emulator's pid or one thread
+    for several vCPUs; pinning or timing those would be wrong, so it keeps no thread ids at all.
+    """
+    threads: dict[int, int] = {}
+    for cpu in reply:
+        tid = int(cpu.get("thread-id", 0))
+        if tid == pid or (tid and tid in threads.values()):
+            return {}
+        threads[int(cpu["cpu-index"])] = tid
+    return threads if any(threads.values()) else {}
+
+
+async def refresh_vcpu_threads(rt: QemuRuntime) -> dict[int, int]:
+    """The vCPU threads of this run, asked of QEMU once (libvirt's qemuDomainRefreshVcpuInfo)."""
+    if rt.vcpu_threads is None:
+        assert rt.monitor is not None
+        rt.vcpu_threads = vcpu_threads(await rt.monitor.execute("query-cpus-fast"), rt.pid)
+    return rt.vcpu_threads
+
+
+def set_cpu_affinity(rt: QemuRuntime, vcpu_pins: list[set[int]], emulator: set[int]) -> None:
+    """libvirt's qemuProcessSetupEmulator + qemuProcessSetupVcpus without cgroups: every QEMU thread
+    gets the emulator's CPUs, then each vCPU thread its own (threads QEMU makes later inherit from the
+    thread that makes them, which is not a vCPU)."""
+    vcpu_of = {tid: index for index, tid in (rt.vcpu_threads or {}).items()}
+    try:
+        threads = sorted(int(t) for t in os.listdir(f"/proc/{rt.pid}/task"))
+    except OSError as e:
+        raise Error(ErrorCode.SYSTEM_ERROR, f"cannot list threads of process {rt.pid}: {e.strerror}") from e
+    for tid in threads:
+        index = vcpu_of.get(tid)
+        cpus = vcpu_pins[index] if index is not None and index < len(vcpu_pins) else emulator
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+        except OSError as e:
+            raise Error(ErrorCode.SYSTEM_ERROR, f"cannot set CPU affinity on process {tid}: {e.strerror}") from e
 
 
 # -- process helpers ------------------------------------------------------------------------------------
@@ -231,6 +280,10 @@ class ProcessManager:
         log.info("qemu started", extra=kv(domain=obj.name, id=dom_id, pid=rt.pid))
         try:
             rt.monitor = await self._connect(obj, rt)
+            affinity = owner.cpu_affinity(defn)
+            if affinity is not None:
+                await refresh_vcpu_threads(rt)
+                set_cpu_affinity(rt, *affinity)
             await self._read_ptys(rt)
             owner.record_ptys(defn, rt.ptys)
             if owner.lifecycle_actions(defn)[1] == "destroy":
