@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from virtstack.testing.guest import MARKER, Guest, qemu_argv, wait_for_text
-from virtstack.virt.drivers.qemu.console import PtyConsole, chardev_label
+from virtstack.virt.drivers.qemu.console import PtyConsole
 from virtstack.virt.drivers.qemu.monitor import Monitor
 from virtstack.virt.errors import ErrorCode, VirtError
 
@@ -65,7 +65,7 @@ def test_events_console_and_eof(guest: Guest, tmp_path: Path) -> None:
         await mon.connect(str(sock))
         assert await mon.query_status() == (False, "prelaunch")
         chardevs = {c.label: c for c in await mon.query_chardev()}
-        pty = chardevs[chardev_label(None)].pty_path
+        pty = chardevs["charserial0"].pty_path
         assert pty is not None and pty.startswith("/dev/pts/")
         console = await PtyConsole.open(pty)
         await mon.cont()

@@ -19,13 +19,6 @@ from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 Error = error_factory(ErrorDomain.QEMU)
 
 
-def chardev_label(dev_name: str | None) -> str:
-    """The QEMU chardev id behind a libvirt console alias ("console0" is serial0's console)."""
-    if dev_name in (None, "", "console0", "serial0"):
-        return "charserial0"
-    return f"char{dev_name}"
-
-
 class PtyConsole:
     """A `ConsoleStream` over one pty slave; b'' from read() once QEMU closed its side."""
 

@@ -19,7 +19,7 @@ from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.defaults import apply_qemu_defaults
 from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
 from virtstack.virt.xml.capabilities import build_capabilities, format_capabilities, host_facts
-from virtstack.virt.xml.devices.chardev import ChrSource
+from virtstack.virt.xml.devices.chardev import CharDev, ChrSource
 from virtstack.virt.xml.domain import DomainDef, format_domain, parse_domain
 from virtstack.virt.xml.domain.misc import parse_cpuset
 
@@ -90,18 +90,34 @@ def capabilities_xml(caps: QemuCaps, *, kvm_usable: bool) -> str:
 
 
 def record_ptys(defn: DomainDef, ptys: dict[str, str]) -> None:
-    """Show the ptys QEMU allocated in the live definition, as libvirt does (source path, console tty)."""
-    for index, serial in enumerate(defn.devices.serials):
-        path = ptys.get(f"charserial{index}")
-        if serial.type == "pty" and path:
-            serial.sources = [ChrSource(path=path)]
-    for index, console in enumerate(defn.devices.consoles):
-        on_serial = console.target is None or console.target.type in (None, "serial")
-        port = console.target.port if console.target is not None and console.target.port is not None else 0
-        path = ptys.get(f"charserial{port}") if on_serial else ptys.get(f"charconsole{index}")
-        if console.type == "pty" and path:
-            console.tty = path
-            console.sources = [ChrSource(path=path)]
+    """Show the ptys QEMU allocated in the live definition, as libvirt does (source path, console tty).
+
+    QEMU names each chardev "char" + the device's alias; a console on a serial port shares its alias.
+    """
+    devs = defn.devices
+    for dev in [*devs.serials, *devs.parallels, *devs.channels, *devs.consoles]:
+        path = ptys.get(_chardev_id(dev) or "")
+        if dev.type == "pty" and path:
+            dev.sources = [ChrSource(path=path)]
+            if dev in devs.consoles:
+                dev.tty = path
+
+
+def console_chardev(defn: DomainDef, dev_name: str | None) -> str | None:
+    """The QEMU chardev `virsh console [--devname NAME]` attaches to (qemuDomainOpenConsole's lookup:
+    a console, serial or parallel port by alias; without a name the first console, else the first
+    serial port); None when there is no such device."""
+    devs = defn.devices
+    if dev_name:
+        found = next((d for d in [*devs.consoles, *devs.serials, *devs.parallels]
+                      if d.alias is not None and d.alias.name == dev_name), None)
+    else:
+        found = devs.consoles[0] if devs.consoles else (devs.serials[0] if devs.serials else None)
+    return _chardev_id(found) if found is not None else None
+
+
+def _chardev_id(dev: CharDev) -> str | None:
+    return f"char{dev.alias.name}" if dev.alias is not None and dev.alias.name else None
 
 
 def lifecycle_actions(defn: DomainDef) -> tuple[str, str]:

@@ -44,7 +44,7 @@ from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.capabilities import DEFAULT_BINARY, QemuCaps, probe_qemu_caps
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
-from virtstack.virt.drivers.qemu.console import PtyConsole, chardev_label
+from virtstack.virt.drivers.qemu.console import PtyConsole
 from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
 from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
@@ -527,10 +527,10 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin):
         obj = await self._obj(dom)
         async with self._job(obj):
             _check_active(obj)
-            label = chardev_label(dev_name)
+            label = defs.console_chardev(obj.current, dev_name)
             rt = runtime_of(obj)
-            path = rt.ptys.get(label)
-            if path is None:
+            path = rt.ptys.get(label) if label is not None else None
+            if label is None or path is None:
                 raise Error(ErrorCode.INTERNAL_ERROR, f"cannot find character device {dev_name or '<null>'}")
             current = rt.consoles.get(label)
             if current is not None and not current.closed:

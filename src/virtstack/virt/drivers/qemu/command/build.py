@@ -19,6 +19,7 @@ from virtstack.virt.drivers.qemu.command import (
     misc,
     network,
 )
+from virtstack.virt.drivers.qemu.command.aliases import assign_aliases
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
 from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
@@ -127,8 +128,9 @@ def build_command(
 ) -> QemuCommand:
     """The QEMU process for `defn` (defaults already applied): environment plus argv, no shell involved.
 
-    Pure apart from the host lookups `runtime` carries (secrets, fds to open, firmware descriptors, DRM
-    node, CD-ROM check, start time): writes nothing, starts nothing. Anything it cannot express exactly
+    Apart from the host lookups `runtime` carries (secrets, fds to open, firmware descriptors, DRM
+    node, CD-ROM check, start time) it writes nothing and starts nothing; its one change to `defn` is
+    the <alias> of each device that had none, so the live definition shows the ids QEMU was given. Anything it cannot express exactly
     raises a VirtError (mostly CONFIG_UNSUPPORTED) rather than producing a command that means something
     else; an unexpected model shape becomes INTERNAL_ERROR, never a traceback.
     """
@@ -151,6 +153,7 @@ def _build(ctx: BuildContext) -> None:
         raise unsupported(
             f"Emulator '{defn.devices.emulator or ctx.caps.emulator}' does not support virt type '{defn.type}'"
         )
+    assign_aliases(ctx)  # before anything names a device, as qemuAssignDeviceAliases runs first
     misc.reject_unsupported_devices(ctx)
     hostcpu.check_tsc(defn, ctx.runtime.host_tsc)
     host.check_firmware(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtstack.virt.drivers.qemu.command.aliases import alias_of, controller_alias
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
 from virtstack.virt.drivers.qemu.command.escape import qemu_opt
 from virtstack.virt.drivers.qemu.command.model import FdRequest
@@ -117,7 +118,7 @@ def _auto_unix_path(ctx: BuildContext, dev: CharDev) -> str:
 
 def build_serials(ctx: BuildContext) -> None:
     for i, ser in enumerate(ctx.defn.devices.serials):
-        alias = f"serial{i}"
+        alias = alias_of(ser)
         ctx.add("-chardev", chardev_backend(ctx, ser, f"char{alias}"))
         ctx.device(_serial_device(ctx, ser, alias, i))
 
@@ -143,28 +144,30 @@ def _serial_device(ctx: BuildContext, ser: CharDev, alias: str, i: int) -> dict[
 
 
 def build_parallels(ctx: BuildContext) -> None:
-    for i, par in enumerate(ctx.defn.devices.parallels):
-        alias = f"parallel{i}"
+    for par in ctx.defn.devices.parallels:
+        alias = alias_of(par)
         ctx.add("-chardev", chardev_backend(ctx, par, f"char{alias}"))
         ctx.device({"driver": "isa-parallel", "chardev": f"char{alias}", "id": alias})
 
 
-def _virtio_serial_props(dev: CharDev) -> dict[str, Any]:
+def _virtio_serial_props(ctx: BuildContext, dev: CharDev) -> dict[str, Any]:
+    """ "bus" (the controller's alias) and "nr" of a virtio-serial address."""
     addr = dev.address
     if addr is None or addr.type != "virtio-serial":
         return {}
-    return {"bus": f"virtio-serial{addr.controller or 0}.{int(addr.bus or 0)}", "nr": int(addr.port or 0)}
+    ctl = controller_alias(ctx, "virtio-serial", addr.controller or 0)
+    return {"bus": f"{ctl}.{int(addr.bus or 0)}", "nr": int(addr.port or 0)}
 
 
 def build_channels(ctx: BuildContext) -> None:
-    for i, ch in enumerate(ctx.defn.devices.channels):
-        alias = f"channel{i}"
+    for ch in ctx.defn.devices.channels:
+        alias = alias_of(ch)
         tgt = ch.target
         ttype = tgt.type if tgt and tgt.type else "virtio"
         if ttype != "virtio":
             raise unsupported(f"unsupported channel target type '{ttype}'")
         ctx.add("-chardev", chardev_backend(ctx, ch, f"char{alias}"))
-        props: dict[str, Any] = {"driver": "virtserialport", **_virtio_serial_props(ch)}
+        props: dict[str, Any] = {"driver": "virtserialport", **_virtio_serial_props(ctx, ch)}
         props["chardev"] = f"char{alias}"
         props["id"] = alias
         if tgt is not None and tgt.name:
@@ -184,7 +187,7 @@ def build_consoles(ctx: BuildContext) -> None:
             raise unsupported("Only the first console can be a serial port")
         if ttype != "virtio":
             raise unsupported(f"unsupported console target type {ttype}")
-        alias = f"console{i}"
+        alias = alias_of(con)
         ctx.add("-chardev", chardev_backend(ctx, con, f"char{alias}"))
         props: dict[str, Any] = {"driver": "virtconsole"}
         props["chardev"] = f"char{alias}"

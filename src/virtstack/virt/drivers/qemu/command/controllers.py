@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtstack.virt.drivers.qemu.command.aliases import alias_of, controller_alias
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
+from virtstack.virt.xml.devices.address import Address
 from virtstack.virt.xml.devices.controller import Controller
 
 _USB_DRIVERS = {
@@ -35,27 +37,18 @@ _SCSI_DRIVERS = {
 _ORDER = ("pci", "usb", "scsi", "ide", "sata", "fdc", "virtio-serial", "ccid")
 
 
-def controller_alias(ctx: BuildContext, ctl: Controller) -> str:
-    """qemuAssignDeviceControllerAlias."""
-    idx = ctl.index or 0
-    if ctl.type == "pci":
-        if ctl.model == "pcie-root":
-            return "pcie.0"
-        return f"pci.{idx}"
-    if ctl.type == "usb":
-        return "usb" if idx == 0 else f"usb{idx}"
-    if ctl.type == "ide" and idx == 0:
-        return "ide"
-    if ctl.type == "sata" and idx == 0 and ctx.is_q35:
-        return "ide"
-    return f"{ctl.type}{idx}"
-
-
 def index_pci_buses(ctx: BuildContext) -> None:
-    """Bus number -> the alias devices name as their "bus"."""
+    """Bus number -> the alias of its PCI controller, which devices name as their "bus".
+
+    A root bus is part of the machine and never on the command line, so QEMU knows it only by its
+    built-in name even when the XML gives it a user alias.
+    """
     for ctl in ctx.defn.devices.controllers:
         if ctl.type == "pci":
-            ctx.pci_bus_alias[ctl.index or 0] = controller_alias(ctx, ctl)
+            alias = alias_of(ctl)
+            if alias.startswith("ua-") and ctl.model in ("pci-root", "pcie-root"):
+                alias = "pcie.0" if ctl.model == "pcie-root" else "pci.0"
+            ctx.pci_bus_alias.setdefault(ctl.index or 0, alias)
     ctx.pci_bus_alias.setdefault(0, "pcie.0" if ctx.is_q35 else "pci.0")
 
 
@@ -78,7 +71,7 @@ def build_controllers(ctx: BuildContext) -> None:
 
 
 def _controller_props(ctx: BuildContext, ctl: Controller) -> dict[str, Any] | None:
-    alias = controller_alias(ctx, ctl)
+    alias = alias_of(ctl)
     if ctl.type == "pci":
         return _pci_props(ctx, ctl, alias)
     if ctl.type == "usb":
@@ -146,7 +139,7 @@ def _usb_props(ctx: BuildContext, ctl: Controller, alias: str) -> dict[str, Any]
             if ctl.master and ctl.master.startport is not None
             else _COMPANION_PORT[model]
         )
-        props["masterbus"] = f"{alias}.0"
+        props["masterbus"] = f"{_usb_master_alias(ctx, ctl, alias)}.0"
         props["firstport"] = master
     else:
         if model in ("qemu-xhci", "nec-xhci") and ctl.ports is not None:
@@ -155,6 +148,15 @@ def _usb_props(ctx: BuildContext, ctl: Controller, alias: str) -> dict[str, Any]
         props["id"] = alias
     props.update(ctx.pci_props(ctl.address))
     return props
+
+
+def _usb_master_alias(ctx: BuildContext, companion: Controller, default: str) -> str:
+    """qemuBuildUSBControllerFindMasterAlias: the non-companion USB controller of the same index."""
+    for ctl in ctx.defn.devices.controllers:
+        companion_model = ctl.model in _COMPANION_PORT
+        if ctl.type == "usb" and ctl.index == companion.index and ctl.master is None and not companion_model:
+            return alias_of(ctl)
+    return default
 
 
 def _pci_props(ctx: BuildContext, ctl: Controller, alias: str) -> dict[str, Any] | None:
@@ -192,4 +194,14 @@ def _pci_props(ctx: BuildContext, ctl: Controller, alias: str) -> dict[str, Any]
         raise unsupported(f"Unknown PCI controller model '{model}'")
     props["id"] = alias
     props.update(ctx.pci_props(ctl.address))
+    return props
+
+
+def usb_address_props(ctx: BuildContext, addr: Address | None) -> dict[str, Any]:
+    """ "bus"/"port" of a USB address: the alias of the controller for that bus (qemuBuildDeviceAddressProps)."""
+    if addr is None or addr.type != "usb":
+        return {}
+    props: dict[str, Any] = {"bus": f"{controller_alias(ctx, 'usb', int(addr.bus or 0))}.0"}
+    if addr.port:
+        props["port"] = addr.port
     return props

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from virtstack.virt.drivers.qemu.command.aliases import alias_of, controller_alias, find_controller
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
+from virtstack.virt.drivers.qemu.command.controllers import usb_address_props
 from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
 from virtstack.virt.xml.devices.disk import BackingStore, Disk
 from virtstack.virt.xml.devices.source import Host, StorageSource
@@ -77,29 +79,6 @@ def _is_empty(disk: Disk) -> bool:
     if disk.type == "network":
         return src is None or not src.protocol
     return src is None or not (src.file or src.dev or src.dir or src.volume)
-
-
-def disk_alias(ctx: BuildContext, disk: Disk) -> str:
-    bus = disk.bus
-    addr = disk.address
-    dev = disk.target.dev if disk.target and disk.target.dev else ""
-    if addr is not None and addr.type == "drive":
-        c, b, t, u = addr.controller or 0, int(addr.bus or 0), addr.target or 0, addr.unit or 0
-        if bus == "ide":
-            return f"ide{c}-{b}-{u}"
-        if bus == "sata":
-            return f"sata{c}-{b}-{u}"
-        if bus == "scsi":
-            if _scsi_model(ctx, c) == "lsilogic":  # the one model libvirt still addresses without target
-                return f"scsi{c}-{b}-{u}"
-            return f"scsi{c}-{b}-{t}-{u}"
-        if bus == "fdc":
-            return f"fdc{c}-{b}-{u}"
-    if bus == "virtio":
-        return f"virtio-disk{disk_index(dev)}"
-    if bus == "usb":
-        return f"usb-disk{disk_index(dev)}"
-    return f"{bus}-disk{disk_index(dev)}"
 
 
 def build_disks(ctx: BuildContext, bootindex: dict[int, int]) -> None:
@@ -312,7 +291,7 @@ def network_storage(ctx: BuildContext, src: StorageSource, node: str) -> dict[st
 
 def _disk_device(ctx: BuildContext, disk: Disk, drive: str | None, bootindex: int | None) -> dict[str, Any]:
     bus = disk.bus
-    alias = disk_alias(ctx, disk)
+    alias = alias_of(disk)
     addr = disk.address
     props: dict[str, Any] = {}
     cdrom = disk.device == "cdrom"
@@ -340,10 +319,12 @@ def _disk_device(ctx: BuildContext, disk: Disk, drive: str | None, bootindex: in
         b = int(addr.bus or 0) if addr else 0
         u = addr.unit or 0 if addr else 0
         if bus == "ide":
-            props["bus"] = f"ide.{b}"
+            # the built-in PIIX IDE is not on the command line, so QEMU's own name is used for it
+            ctl = "ide" if ctx.is_i440fx else controller_alias(ctx, "ide", c)
+            props["bus"] = f"{ctl}.{b}"
             props["unit"] = u
         else:
-            ctl = "ide" if ctx.is_q35 and c == 0 else f"sata{c}"
+            ctl = "ide" if ctx.is_q35 and c == 0 else controller_alias(ctx, "sata", c)
             props["bus"] = f"{ctl}.{u}"
     elif bus == "scsi":
         props.update(_scsi_props(ctx, disk, alias))
@@ -352,10 +333,7 @@ def _disk_device(ctx: BuildContext, disk: Disk, drive: str | None, bootindex: in
         props["unit"] = addr.unit or 0 if addr else 0
     elif bus == "usb":
         props["driver"] = "usb-storage"
-        if addr is not None and addr.type == "usb":
-            props["bus"] = f"usb.{int(addr.bus or 0)}" if addr.bus else "usb.0"
-            if addr.port:
-                props["port"] = addr.port
+        props.update(usb_address_props(ctx, addr))
     else:
         raise unsupported(f"disk bus '{bus}' is not supported by this driver")
     if drive is not None:
@@ -406,10 +384,8 @@ def _disk_device(ctx: BuildContext, disk: Disk, drive: str | None, bootindex: in
 
 
 def _scsi_model(ctx: BuildContext, index: int) -> str | None:
-    for ctl in ctx.defn.devices.controllers:
-        if ctl.type == "scsi" and (ctl.index or 0) == index:
-            return ctl.model
-    return None
+    ctl = find_controller(ctx, "scsi", index)
+    return ctl.model if ctl is not None else None
 
 
 def _scsi_props(ctx: BuildContext, disk: Disk, alias: str) -> dict[str, Any]:
@@ -429,9 +405,9 @@ def _scsi_props(ctx: BuildContext, disk: Disk, alias: str) -> dict[str, Any]:
     if model == "lsilogic":  # libvirt keeps the old bus/scsi-id form for this model alone
         if t != 0:
             raise unsupported("target must be 0 for controller model 'lsilogic'")
-        props.update({"bus": f"scsi{c}.{b}", "scsi-id": u})
+        props.update({"bus": f"{controller_alias(ctx, 'scsi', c)}.{b}", "scsi-id": u})
     else:
-        props.update({"bus": f"scsi{c}.0", "channel": b, "scsi-id": t, "lun": u})
+        props.update({"bus": f"{controller_alias(ctx, 'scsi', c)}.0", "channel": b, "scsi-id": t, "lun": u})
     if driver != "scsi-block":
         props["device_id"] = f"drive-{alias}"
     return props

@@ -6,6 +6,7 @@ import ipaddress
 from typing import Any
 
 from virtstack.virt.drivers.qemu.command import host
+from virtstack.virt.drivers.qemu.command.aliases import alias_of
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
 from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
 from virtstack.virt.errors import ErrorCode
@@ -227,7 +228,7 @@ def _video(ctx: BuildContext, video: Video, i: int) -> dict[str, Any] | None:
     accel = m.acceleration if m is not None else None
     if vtype == "virtio" and accel is not None and accel.accel3d == "yes":
         driver = "virtio-vga-gl" if primary else "virtio-gpu-gl-pci"
-    props: dict[str, Any] = {"driver": driver, "id": f"video{i}"}
+    props: dict[str, Any] = {"driver": driver, "id": alias_of(video)}
     if vtype == "qxl":
         props["max_outputs"] = m.heads if m and m.heads else 1
         if m is not None and m.ram is not None:

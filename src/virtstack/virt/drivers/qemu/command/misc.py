@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtstack.virt.drivers.qemu.command.aliases import alias_of
 from virtstack.virt.drivers.qemu.command.chardev import chardev_backend
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
+from virtstack.virt.drivers.qemu.command.controllers import usb_address_props
 from virtstack.virt.drivers.qemu.command.model import FdRequest
 from virtstack.virt.xml.devices.chardev import CharDev
 
 
 def build_inputs(ctx: BuildContext) -> None:
-    for i, inp in enumerate(ctx.defn.devices.inputs):
+    for inp in ctx.defn.devices.inputs:
         bus = inp.bus or ("ps2" if inp.type in ("mouse", "keyboard") else "usb")
         if bus == "ps2":
             continue  # the i8042 of the PC machine provides them
-        alias = f"input{i}"
+        alias = alias_of(inp)
         props: dict[str, Any]
         if bus == "usb":
             driver = {"mouse": "usb-mouse", "tablet": "usb-tablet", "keyboard": "usb-kbd"}.get(inp.type or "")
             if driver is None:
                 raise unsupported(f"unsupported input device type '{inp.type}' on bus usb")
-            props = {"driver": driver, "id": alias}
-            addr = inp.address
-            if addr is not None and addr.type == "usb":
-                props["bus"] = f"usb.{int(addr.bus or 0)}" if addr.bus else "usb.0"
-                if addr.port:
-                    props["port"] = addr.port
+            props = {"driver": driver, "id": alias, **usb_address_props(ctx, inp.address)}
         elif bus == "virtio":
             driver = {"mouse": "virtio-mouse-pci", "tablet": "virtio-tablet-pci",
                       "keyboard": "virtio-keyboard-pci", "passthrough": "virtio-input-host-pci"}.get(inp.type or "")  # fmt: skip
@@ -67,8 +64,8 @@ _CODECS = {"duplex": "hda-duplex", "micro": "hda-micro", "output": "hda-output"}
 
 def build_sounds(ctx: BuildContext) -> None:
     """Sound cards; HDA controllers get one -device per codec on their bus."""
-    for i, snd in enumerate(ctx.defn.devices.sounds):
-        alias = f"sound{i}"
+    for snd in ctx.defn.devices.sounds:
+        alias = alias_of(snd)
         audio = f"audio{snd.audio}" if snd.audio is not None else ctx.audio_id
         if snd.model == "pcspk":
             raise unsupported("the PC speaker sound model is not supported by this driver")
@@ -114,15 +111,8 @@ def reject_unsupported_devices(ctx: BuildContext) -> None:
 
 def build_hubs(ctx: BuildContext) -> None:
     """<hub type='usb'>: a usb-hub on its USB port (libvirt adds them itself when ports run out)."""
-    for i, hub in enumerate(ctx.defn.devices.hubs):
-        alias = hub.alias.name if hub.alias is not None and hub.alias.name else f"hub{i}"
-        props: dict[str, Any] = {"driver": "usb-hub", "id": alias}
-        addr = hub.address
-        if addr is not None and addr.type == "usb":
-            props["bus"] = f"usb.{int(addr.bus or 0)}" if addr.bus else "usb.0"
-            if addr.port:
-                props["port"] = str(addr.port)
-        ctx.device(props)
+    for hub in ctx.defn.devices.hubs:
+        ctx.device({"driver": "usb-hub", "id": alias_of(hub), **usb_address_props(ctx, hub.address)})
 
 
 def build_vsock(ctx: BuildContext) -> None:
@@ -131,11 +121,12 @@ def build_vsock(ctx: BuildContext) -> None:
         return
     if ctx.runtime.open_fd is None:
         raise unsupported("vsock devices need /dev/vhost-vsock opened by the driver")
-    fd = ctx.open_fd(FdRequest("vsock0", "/dev/vhost-vsock", "vhost-vsock"))
+    alias = alias_of(vs)
+    fd = ctx.open_fd(FdRequest(alias, "/dev/vhost-vsock", "vhost-vsock"))
     cid = vs.cid.address if vs.cid is not None and vs.cid.address is not None else 3
     driver = {"virtio-transitional": "vhost-vsock-pci-transitional",
               "virtio-non-transitional": "vhost-vsock-pci-non-transitional"}.get(vs.model or "", "vhost-vsock-pci")  # fmt: skip
-    props: dict[str, Any] = {"driver": driver, "id": "vsock0", "guest-cid": cid, "vhostfd": str(fd)}
+    props: dict[str, Any] = {"driver": driver, "id": alias, "guest-cid": cid, "vhostfd": str(fd)}
     props.update(ctx.pci_props(vs.address))
     ctx.device(props)
 
@@ -147,9 +138,9 @@ def build_watchdogs(ctx: BuildContext) -> None:
         raise unsupported("only a single watchdog device is supported")
     for wd in dogs:
         if wd.model == "i6300esb":
-            ctx.device({"driver": "i6300esb", "id": "watchdog0", **ctx.pci_props(wd.address)})
+            ctx.device({"driver": "i6300esb", "id": alias_of(wd), **ctx.pci_props(wd.address)})
         elif wd.model == "ib700":
-            ctx.device({"driver": "ib700", "id": "watchdog0"})
+            ctx.device({"driver": "ib700", "id": alias_of(wd)})
         else:
             raise unsupported(f"watchdog model '{wd.model}' is not supported for x86")
         action = wd.action or "reset"
@@ -169,7 +160,7 @@ def build_balloon(ctx: BuildContext) -> None:
         raise unsupported(
             f"Memory balloon device type '{bal.model}' is not supported by this version of qemu"
         )
-    props: dict[str, Any] = {"driver": driver, **ctx.virtio_options(bal.driver), "id": "balloon0"}
+    props: dict[str, Any] = {"driver": driver, **ctx.virtio_options(bal.driver), "id": alias_of(bal)}
     if bal.autodeflate is not None:
         props["deflate-on-oom"] = bal.autodeflate
     if bal.free_page_reporting is not None:
@@ -179,9 +170,10 @@ def build_balloon(ctx: BuildContext) -> None:
 
 
 def build_rngs(ctx: BuildContext) -> None:
-    for i, rng in enumerate(ctx.defn.devices.rngs):
+    for rng in ctx.defn.devices.rngs:
         backend = rng.backend
-        obj_id = f"objrng{i}"
+        alias = alias_of(rng)
+        obj_id = f"obj{alias}"
         if backend is None or backend.model == "random":
             ctx.obj(
                 {
@@ -194,8 +186,8 @@ def build_rngs(ctx: BuildContext) -> None:
             ctx.obj({"qom-type": "rng-builtin", "id": obj_id})
         elif backend.model == "egd":
             source = CharDev(type=backend.type, sources=list(backend.sources), protocol=backend.protocol)
-            ctx.add("-chardev", chardev_backend(ctx, source, f"charrng{i}"))
-            ctx.obj({"qom-type": "rng-egd", "id": obj_id, "chardev": f"charrng{i}"})
+            ctx.add("-chardev", chardev_backend(ctx, source, f"char{alias}"))
+            ctx.obj({"qom-type": "rng-egd", "id": obj_id, "chardev": f"char{alias}"})
         driver = {
             "virtio": "virtio-rng-pci",
             "virtio-transitional": "virtio-rng-pci-transitional",
@@ -205,7 +197,7 @@ def build_rngs(ctx: BuildContext) -> None:
             "driver": driver,
             **ctx.virtio_options(rng.driver),
             "rng": obj_id,
-            "id": f"rng{i}",
+            "id": alias,
         }
         if rng.rate is not None and rng.rate.bytes is not None:
             props["max-bytes"] = rng.rate.bytes

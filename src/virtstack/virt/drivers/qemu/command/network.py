@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtstack.virt.drivers.qemu.command.aliases import alias_of
 from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupported
 from virtstack.virt.drivers.qemu.command.escape import json_arg, qemu_opt
 from virtstack.virt.drivers.qemu.command.model import FdRequest
@@ -22,16 +23,18 @@ def build_interfaces(ctx: BuildContext, bootindex: dict[int, int]) -> None:
             src = iface.source
             if src is None or not src.path:
                 raise unsupported("Missing source path for vhost-user interface")
-            chardev = f"socket,id=charnet{i},path={qemu_opt(src.path)}"
+            chardev = f"socket,id=char{alias_of(iface)},path={qemu_opt(src.path)}"
             if src.mode == "server":
                 chardev += ",server=on"
             ctx.add("-chardev", chardev)
         ctx.add("-netdev", json_arg(_netdev(ctx, iface, i)))
-        ctx.device(_nic(ctx, iface, i, bootindex.get(i)))
+        ctx.device(_nic(ctx, iface, bootindex.get(i)))
 
 
 def _netdev(ctx: BuildContext, iface: Interface, i: int) -> dict[str, Any]:
-    hostid = f"hostnet{i}"
+    """The host side; its id is "host" + the NIC's alias. `i` (position) keys the pre-opened tap fd."""
+    alias = alias_of(iface)
+    hostid = f"host{alias}"
     kind = iface.type
     if kind == "user":
         return {"type": "user", "id": hostid}
@@ -42,7 +45,7 @@ def _netdev(ctx: BuildContext, iface: Interface, i: int) -> dict[str, Any]:
         ctx.use_fd(fd)
         return {"type": "tap", "fd": str(fd), "id": hostid}
     if kind == "vhostuser":
-        props: dict[str, Any] = {"type": "vhost-user", "chardev": f"charnet{i}"}
+        props: dict[str, Any] = {"type": "vhost-user", "chardev": f"char{alias}"}
         if iface.driver is not None and iface.driver.queues and iface.driver.queues > 1:
             props["queues"] = iface.driver.queues
         props["id"] = hostid
@@ -53,10 +56,10 @@ def _netdev(ctx: BuildContext, iface: Interface, i: int) -> dict[str, Any]:
             raise unsupported("Missing source device for vdpa interface")
         if ctx.runtime.open_fd is None:
             raise unsupported("interface type 'vdpa' needs its device opened by the driver")
-        fd = ctx.open_fd(FdRequest(f"net{i}-vdpa", dev, "vdpa"))
+        fd = ctx.open_fd(FdRequest(f"{alias}-vdpa", dev, "vdpa"))
         set_id = ctx.next_fdset
         ctx.next_fdset += 1
-        ctx.add("-add-fd", f"set={set_id},fd={fd},opaque=net{i}-vdpa")
+        ctx.add("-add-fd", f"set={set_id},fd={fd},opaque={alias}-vdpa")
         return {"type": "vhost-vdpa", "vhostdev": f"/dev/fdset/{set_id}", "id": hostid}
     if kind in ("server", "client", "mcast", "udp"):
         src = iface.source
@@ -67,7 +70,7 @@ def _netdev(ctx: BuildContext, iface: Interface, i: int) -> dict[str, Any]:
     raise unsupported(f"interface type '{kind}' is not supported by this driver")
 
 
-def _nic(ctx: BuildContext, iface: Interface, i: int, bootindex: int | None) -> dict[str, Any]:
+def _nic(ctx: BuildContext, iface: Interface, bootindex: int | None) -> dict[str, Any]:
     model = iface.model or "rtl8139"
     driver = _NIC_DRIVERS.get(model, model)
     props: dict[str, Any] = {"driver": driver}
@@ -87,8 +90,9 @@ def _nic(ctx: BuildContext, iface: Interface, i: int, bootindex: int | None) -> 
             props["tx_queue_size"] = drv.tx_queue_size
     if iface.mtu is not None and iface.mtu.size is not None:
         props["host_mtu"] = iface.mtu.size
-    props["netdev"] = f"hostnet{i}"
-    props["id"] = f"net{i}"
+    alias = alias_of(iface)
+    props["netdev"] = f"host{alias}"
+    props["id"] = alias
     if iface.mac is not None and iface.mac.address:
         props["mac"] = iface.mac.address
     if bootindex is not None:
