@@ -234,3 +234,30 @@ def _qemu_commandline_tags(raw_xml: str) -> set[str]:
     """Local names of the elements under <qemu:commandline> (arg, env, ...)."""
     return {etree.QName(el).localname for el in etree.fromstring(raw_xml) if isinstance(el.tag, str)}
 
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskFacts:
+    """What domain stats report of a disk: target name, source path, image format, device alias."""
+
+    target: str
+    path: str | None
+    format: str
+    alias: str | None
+
+
+def disk_facts(defn: DomainDef) -> list[DiskFacts]:
+    """Per <disk> in order; the path is libvirt's src->path (file, dev, dir, or a network volume name)."""
+    facts = []
+    for disk in defn.devices.disks:
+        src = disk.source
+        path = (src.file or src.dev or src.dir or src.name) if src is not None else None
+        fmt = (disk.driver.type if disk.driver is not None else None) or "raw"
+        alias = disk.alias.name if disk.alias is not None else None
+        facts.append(DiskFacts((disk.target.dev if disk.target is not None else None) or "", path, fmt, alias))
+    return facts
+
+
+def net_count(defn: DomainDef) -> int:
+    """How many <interface>s the domain has (libvirt's net.count)."""
+    return len(defn.devices.interfaces)
