@@ -116,7 +116,9 @@ def test_virsh_reports_live_vcpus_and_memory(uris: dict[str, str]) -> None:
     rc, out, _ = _virsh(uris["ours"], ["vcpuinfo", "run"])
     assert rc == 0
     labels = [line.split(":")[0] for line in out.splitlines() if line]
-    assert labels == ["VCPU", "CPU", "State", "CPU time", "CPU Affinity"] * 2
+    # virsh leaves out "CPU time" for a vCPU that has not run yet (an idle guest's second vCPU, say)
+    assert [x for x in labels if x != "CPU time"] == ["VCPU", "CPU", "State", "CPU Affinity"] * 2
+    assert labels.count("CPU time") >= 1
     assert _virsh(uris["ours"], ["vcpucount", "run"])[1].split() == [
         "maximum", "config", "2", "maximum", "live", "2", "current", "config", "2", "current", "live", "2",
     ]  # fmt: skip
@@ -152,7 +154,7 @@ def _observe(uri: str) -> list[Any]:
 
             def vcpus(dom: Any = dom) -> Any:
                 info, maps = dom.vcpus()
-                return [(n, state, time > 0, cpu in range(os.cpu_count() or 1)) for n, state, time, cpu in info], maps
+                return [(n, state, time >= 0, cpu in range(os.cpu_count() or 1)) for n, state, time, cpu in info], maps
 
             seen.append((name, "vcpus", _call(vcpus)))  # the pinned guest's maps: pins applied at start
             seen.append((name, "maxVcpus", _call(dom.maxVcpus)))
@@ -214,7 +216,7 @@ def test_values_come_from_the_qemu_process(uris: dict[str, str]) -> None:
         assert {i for i, on in enumerate(cpumap) if on} == allowed
         fields = Path(f"/proc/{pid}/task/{threads[n]}/stat").read_text().rsplit(")", 1)[1].split()
         ticks_now = int(fields[11]) + int(fields[12])
-        assert 0 < cpu_ns <= ticks_now * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        assert 0 <= cpu_ns <= ticks_now * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     status = Path(f"/proc/{pid}/status").read_text()
     vm_rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     assert abs(stats["rss"] - vm_rss) < vm_rss // 5
