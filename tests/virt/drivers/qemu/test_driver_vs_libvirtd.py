@@ -3,6 +3,7 @@ driver must see the same states, reasons, lifecycle events and errors (code, dom
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from virtstack.testing.guest import Guest, domain_xml
 from virtstack.testing.servers import start_libvirtd, start_virtstackd, unavailable_reason
 
 libvirt = pytest.importorskip("libvirt")
+libvirt_qemu = pytest.importorskip("libvirt_qemu")
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -67,11 +69,13 @@ def _session(uri: str, guest: Guest, log: Path) -> list[Any]:
             attempt(f"{name} inactive", getattr(dom, name))
         seen.append(("security", conn.getSecurityModel(), dom.securityLabel(), dom.messages(0)))
         attempt("messages bad flags", lambda: dom.messages(1 << 5))
+        attempt("monitor command inactive", lambda: libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-status"}', 0))
         attempt("define other uuid", lambda: conn.defineXML(xml.replace(UUID, UUID[:-1] + "0")))
         dom.create()
         seen.append(("started", dom.state(), dom.isActive(), dom.isPersistent()))
         _wait(lambda: log.exists() and guest.marker in log.read_text(errors="replace"), "marker")
         seen.append(("running messages", dom.messages(0), dom.messages(1), dom.messages(2), dom.securityLabel()))
+        _monitor_commands(dom, seen)
         attempt("create running", dom.create)
         attempt("createXML running", lambda: conn.createXML(xml, 0))
         dom.suspend()
@@ -107,6 +111,29 @@ def _session(uri: str, guest: Guest, log: Path) -> list[Any]:
                 d.undefine()
         conn.close()
     return seen
+
+
+def _monitor_commands(dom: Any, seen: list[Any]) -> None:
+    """qemu-monitor-command: QEMU's replies without their ids (each daemon numbers its own), the errors
+    (libvirt words a JSON syntax error through yajl, we through Python: the same prefix), the taint."""
+
+    def reply(cmd: str, flags: int = 0) -> Any:
+        try:
+            text = libvirt_qemu.qemuMonitorCommand(dom, cmd, flags)
+        except libvirt.libvirtError as e:
+            return ("error", e.get_error_code(), e.get_error_domain(), str(e).split(": lexical")[0].split(": Expecting")[0])
+        if flags:
+            return text
+        answer = json.loads(text)
+        answer.pop("id")
+        return answer
+
+    seen.append(("monitor status", reply('{"execute":"query-status"}')))
+    seen.append(("monitor unknown", reply('{"execute":"nosuch"}')))
+    seen.append(("monitor hmp", reply("info status", 1), reply("nosuchcmd", 1)))
+    seen.append(("monitor bad json", reply("not json")))
+    seen.append(("monitor bad flags", reply("info status", 4)))
+    seen.append(("tainted", dom.messages(0)))
 
 
 def test_qemu_driver_matches_real_libvirtd(guest: Guest, tmp_path: Path) -> None:

@@ -77,6 +77,8 @@ CONSOLE_SAFE = 2
 #: virDomainDestroyFlagsValues
 DESTROY_GRACEFUL = 1
 DESTROY_REMOVE_LOGS = 2
+#: virDomainQemuMonitorCommandFlags
+MONITOR_COMMAND_HMP = 1
 #: virDomainMessageType
 MESSAGE_DEPRECATION = 1
 MESSAGE_TAINTING = 2
@@ -509,7 +511,22 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin):
         taints = runtime_of(obj).taints if obj.is_active() else []
         if flags and not flags & MESSAGE_TAINTING:
             return []
-        return [f"tainted: {defs.TAINT_MESSAGES[flag]}" for flag in taints if flag in defs.TAINT_MESSAGES]
+        return [f"tainted: {message}" for flag, message in defs.TAINT_MESSAGES.items() if flag in taints]
+
+    async def domain_monitor_command(self, dom: DomainRef, cmd: str, flags: int = 0) -> str:
+        """The QEMU program's qemu-monitor-command: `cmd` goes to QEMU as it is (QMP JSON, or HMP with
+        flag 1), and the domain is tainted custom-monitor for the rest of its run, as in libvirt."""
+        _check_flags(flags, MONITOR_COMMAND_HMP, "qemuDomainQemuMonitorCommandWithFiles")
+        obj = await self._obj(dom)
+        async with self._job(obj):
+            if not obj.is_active():
+                raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", ErrorDomain.DOMAIN)
+            rt = runtime_of(obj)
+            if "custom-monitor" not in rt.taints:
+                rt.taints.append("custom-monitor")
+                self.processes.save_status(obj)
+            assert rt.monitor is not None
+            return await rt.monitor.arbitrary(cmd, hmp=bool(flags & MONITOR_COMMAND_HMP))
 
     async def node_get_security_model(self) -> tuple[str, str]:
         """No security driver labels QEMU here (libvirt's security_driver = "none"): model none, DOI 0."""

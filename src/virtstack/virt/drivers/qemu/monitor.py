@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qemu.qmp import ExecuteError, QMPClient, QMPError, Runstate
+from qemu.qmp import ExecuteError, Message, QMPClient, QMPError, Runstate
 
 from virtstack.common.log import kv
-from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
 
 Error = error_factory(ErrorDomain.QEMU)
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Monitor:
         self._delivering = False
         self._getter: asyncio.Future[Any] | None = None
         self._peer_gone = asyncio.Event()
+        #: ids of qemu-monitor-command messages ("libvirt-N", as libvirt numbers its own)
+        self._arbitrary_ids = 0
 
     async def connect(self, socket_path: str) -> None:
         """Connect, negotiate capabilities (done by qemu.qmp), then start delivering events."""
@@ -216,6 +219,34 @@ class Monitor:
     async def query_chardev(self) -> list[ChardevInfo]:
         reply = await self.execute("query-chardev")
         return [ChardevInfo(c["label"], c["filename"], bool(c.get("frontend-open", False))) for c in reply]
+
+    async def arbitrary(self, command: str, *, hmp: bool = False) -> str:
+        """`virsh qemu-monitor-command` (qemuMonitorArbitraryCommand): a QMP command given as JSON text,
+        answered with QEMU's whole reply as compact JSON, an error reply included; or, with `hmp`, a
+        human monitor command line answered with its output text."""
+        if hmp:
+            return str(await self.execute("human-monitor-command", {"command-line": command}))
+        try:
+            parsed = json.loads(command)
+        except ValueError as e:
+            raise VirtError(ErrorCode.INTERNAL_ERROR, f"cannot parse json {command}: {e}") from None
+        if not isinstance(parsed, dict) or "execute" not in parsed:
+            raise VirtError(ErrorCode.INTERNAL_ERROR, f"cannot parse json {command}: not a QMP command")
+        msg = Message(parsed)
+        self._arbitrary_ids += 1
+        msg["id"] = f"libvirt-{self._arbitrary_ids}"  # our id, like libvirt's; qemu.qmp keeps its own apart
+        try:
+            # qemu.qmp's _execute (documented for callers that set the id) gives QEMU's whole reply,
+            # an error reply included, where execute_msg would keep only the return value
+            reply = dict(await asyncio.wait_for(self._client._execute(msg, assign_id=False), self.timeout))
+        except TimeoutError:
+            raise Error(
+                ErrorCode.OPERATION_TIMEOUT, f"QEMU did not reply to monitor command in {self.timeout:g} s"
+            ) from None
+        except (QMPError, OSError, EOFError) as e:
+            raise Error(ErrorCode.OPERATION_FAILED, "monitor connection to QEMU lost") from e
+        await self._drain()
+        return json.dumps(reply, separators=(",", ":"))
 
     async def set_action(self, **actions: str) -> None:
         """QEMU's `set-action` (reboot/shutdown/panic/watchdog): how the machine reacts to guest requests."""
