@@ -45,6 +45,7 @@ from virtstack.virt.drivers.qemu.capabilities import DEFAULT_BINARY, QemuCaps, p
 from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContext
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole
+from virtstack.virt.drivers.qemu.domain_caps import DomainCapsMixin
 from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
 from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
@@ -114,7 +115,7 @@ def _refuse_agent_only(flags: int) -> None:
         raise Error(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
 
 
-class QemuDriver(HostStatsMixin, DomainStatsMixin):
+class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainCapsMixin):
     """`qemu:///system` (or a private instance on `root`) implementing `HypervisorDriver`."""
 
     type_name = "QEMU"

@@ -42,6 +42,7 @@ class CpuMap:
     vendors: dict[str, str | None]
     signatures: dict[str, tuple[tuple[int, int], ...]]
     decodable: tuple[str, ...]  # models libvirt may pick for a host CPU, in map order
+    guest_decodable: tuple[str, ...]  # models libvirt may pick for a guest's host-model CPU, in map order
 
     def canonical(self, name: str) -> str:
         return self.aliases.get(name, name)
@@ -70,7 +71,12 @@ def cpu_map() -> CpuMap:
             name: tuple((int(f), int(mo)) for f, mo in m.get("signatures", ())) for name, m in data["models"].items()
         },
         decodable=tuple(name for name, m in data["models"].items() if m.get("decode_host", True)),
+        guest_decodable=tuple(name for name, m in data["models"].items() if m.get("decode_guest", True)),
     )
+
+
+#: x86_vendors.xml: CPUID vendor string -> libvirt's vendor name
+X86_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
 
 
 def removed_features(cpu: Any) -> list[str]:
