@@ -261,3 +261,60 @@ def disk_facts(defn: DomainDef) -> list[DiskFacts]:
 def net_count(defn: DomainDef) -> int:
     """How many <interface>s the domain has (libvirt's net.count)."""
     return len(defn.devices.interfaces)
+
+
+# -- in-place configuration changes (setmem, setmaxmem, setvcpus, desc, metadata) ------------------
+#: virDomainMetadataType -> the DomainDef field holding it
+METADATA_FIELDS = ("description", "title", "metadata")
+
+
+def numa_cell_count(defn: DomainDef) -> int:
+    """Guest NUMA cells (<cpu><numa><cell>): their sizes fix the memory total."""
+    return len(defn.cpu.numa.cells) if defn.cpu is not None and defn.cpu.numa is not None else 0
+
+
+def numa_cpu_total(defn: DomainDef) -> int:
+    """vCPUs named by the NUMA cells' cpus= sets (virDomainNumaGetCPUCountTotal)."""
+    cells = defn.cpu.numa.cells if defn.cpu is not None and defn.cpu.numa is not None else []
+    return sum(len(_cpuset(getattr(cell, "cpus", None)) or ()) for cell in cells)
+
+
+def hotplug_memory_kib(defn: DomainDef) -> int | None:
+    """<maxMemory>: the ceiling memory hotplug may reach, None without one."""
+    return defn.max_memory.kib if defn.max_memory is not None and defn.max_memory.kib else None
+
+
+def topology_vcpus(defn: DomainDef) -> int | None:
+    """sockets*dies*cores*threads of <cpu><topology>, None without a topology."""
+    topo = defn.cpu.topology if defn.cpu is not None else None
+    if topo is None:
+        return None
+    return (topo.sockets or 1) * (topo.dies or 1) * (topo.cores or 1) * (topo.threads or 1)
+
+
+def set_memory(defn: DomainDef, *, total_kib: int | None = None, current_kib: int | None = None) -> None:
+    """Write <memory> and/or <currentMemory> (callers edit a copy, never a shared definition)."""
+    if total_kib is not None:
+        defn.memory_kib = total_kib
+    if current_kib is not None:
+        defn.current_memory_kib = current_kib
+
+
+def set_vcpus(defn: DomainDef, *, maximum: int | None = None, current: int | None = None) -> None:
+    """Write <vcpu>N</vcpu> and its current= (left out when every vCPU is online, as libvirt does)."""
+    vcpu = defn.vcpu
+    assert vcpu is not None, "parsing fills in <vcpu>"
+    online = current if current is not None else vcpus_current(defn)
+    if maximum is not None:
+        vcpu.count = maximum
+        online = min(online, maximum)
+    vcpu.current = online if online != defn.vcpus else None
+
+
+def metadata_field(defn: DomainDef, kind: int) -> str | None:
+    """<description>, <title> or the raw <metadata> element (virDomainMetadataType order)."""
+    return cast(str | None, getattr(defn, METADATA_FIELDS[kind]))
+
+
+def set_metadata_field(defn: DomainDef, kind: int, value: str | None) -> None:
+    setattr(defn, METADATA_FIELDS[kind], value)

@@ -46,6 +46,7 @@ from virtstack.virt.drivers.qemu.command.model import QemuCommand, RuntimeContex
 from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole
 from virtstack.virt.drivers.qemu.domain_caps import DomainCapsMixin
+from virtstack.virt.drivers.qemu.domain_config import DomainConfigMixin
 from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
 from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
@@ -115,7 +116,7 @@ def _refuse_agent_only(flags: int) -> None:
         raise Error(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
 
 
-class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainCapsMixin):
+class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCapsMixin):
     """`qemu:///system` (or a private instance on `root`) implementing `HypervisorDriver`."""
 
     type_name = "QEMU"
