@@ -30,8 +30,19 @@ from virtstack.common.atomic import write_atomic
 MARKER = "VIRTSTACK-GUEST-READY"
 BUSYBOX = Path("/bin/busybox")
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
-#: Modules /init loads, in dependency order: the power button reaches userspace through evdev.
-MODULES = ("kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko")
+#: Modules /init loads, in dependency order: the power button reaches userspace through evdev; the
+#: virtio PCI transport and balloon driver let a guest with <memballoon model='virtio'/> answer balloon
+#: requests (the cloud kernel builds virtio as modules).
+MODULES = (
+    "kernel/drivers/input/evdev.ko",
+    "kernel/drivers/acpi/button.ko",
+    "kernel/drivers/virtio/virtio_ring.ko",
+    "kernel/drivers/virtio/virtio.ko",
+    "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+    "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+    "kernel/drivers/virtio/virtio_pci.ko",
+    "kernel/drivers/virtio/virtio_balloon.ko",
+)
 
 INIT_SCRIPT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin /root

@@ -160,6 +160,9 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         # QEMU runs as this daemon's user: as root, that is libvirt's "user = root" in qemu.conf
         return defs.taint_flags(defn, qemu_runs_as_root=os.geteuid() == 0 or os.getegid() == 0)
 
+    def record_balloon(self, obj: DomainObj[Any], current_kib: int) -> None:
+        self._change_live(obj, lambda defn: defs.set_memory(defn, current_kib=current_kib))
+
     def cpu_affinity(self, defn: Any) -> tuple[list[set[int]], set[int]] | None:
         if not defs.pins_cpus(defn):
             return None

@@ -80,6 +80,10 @@ class ProcessOwner(Protocol):
         """libvirt's taint flags for a run of `defn` (reported by virDomainGetMessages while it runs)."""
         ...
 
+    def record_balloon(self, obj: DomainObj[Any], current_kib: int) -> None:
+        """The guest's balloon settled at `current_kib`: the live <currentMemory> and the status file."""
+        ...
+
     def cpu_affinity(self, defn: Any) -> tuple[list[set[int]], set[int]] | None:
         """(per-vCPU CPUs, emulator CPUs) when `defn` pins anything, else None (QEMU may use every CPU)."""
         ...
@@ -427,6 +431,8 @@ class ProcessManager:
                 owner.publish(obj.ref(), LifecycleEvent.RESUMED, ResumedDetail.UNPAUSED)
         elif name == "POWERDOWN":
             log.debug("guest power button pressed", extra=kv(domain=obj.name))
+        elif name == "BALLOON_CHANGE" and isinstance(data.get("actual"), int):
+            owner.record_balloon(obj, int(data["actual"]) // 1024)  # libvirt's qemuProcessHandleBalloonChange
 
     async def _handle_shutdown(self, obj: DomainObj[Any], rt: QemuRuntime, guest: bool) -> None:
         owner = self.owner
