@@ -318,3 +318,88 @@ def metadata_field(defn: DomainDef, kind: int) -> str | None:
 
 def set_metadata_field(defn: DomainDef, kind: int, value: str | None) -> None:
     setattr(defn, METADATA_FIELDS[kind], value)
+
+
+# -- tuning, agent channel and NICs, as the per-domain queries of domain_info.py read them ---------------
+#: <cputune> fields virDomainGetSchedulerParameters reports from a definition, in libvirt's order
+SCHED_FIELDS = ("shares", "period", "quota", "emulator_period", "emulator_quota", "global_period",
+                "global_quota", "iothread_period", "iothread_quota")
+
+
+def sched_tuning(defn: DomainDef) -> dict[str, int]:
+    """<cputune> shares/periods/quotas, 0 where unset (libvirt's zeroed def->cputune)."""
+    tune = defn.cputune
+    return {f: (getattr(tune, f) if tune is not None else None) or 0 for f in SCHED_FIELDS}
+
+
+def memory_limits_kib(defn: DomainDef) -> tuple[int | None, int | None, int | None]:
+    """<memtune> (hard_limit, soft_limit, swap_hard_limit) in KiB, None where unset."""
+    tune = defn.memtune
+    if tune is None:
+        return None, None, None
+    return tune.hard_limit, tune.soft_limit, tune.swap_hard_limit
+
+
+@dataclasses.dataclass(frozen=True)
+class BlkioDeviceFacts:
+    """One <blkiotune><device>: its path and per-device limits (0 where unset)."""
+
+    path: str
+    weight: int
+    read_iops_sec: int
+    write_iops_sec: int
+    read_bytes_sec: int
+    write_bytes_sec: int
+
+
+def blkio_tuning(defn: DomainDef) -> tuple[int, list[BlkioDeviceFacts]]:
+    """<blkiotune>: the weight (0 when unset) and its devices."""
+    tune = defn.blkiotune
+    if tune is None:
+        return 0, []
+    devices = [
+        BlkioDeviceFacts(d.path or "", d.weight or 0, d.read_iops_sec or 0, d.write_iops_sec or 0,
+                         d.read_bytes_sec or 0, d.write_bytes_sec or 0)
+        for d in tune.devices
+    ]
+    return tune.weight or 0, devices
+
+
+def numa_memory(defn: DomainDef) -> tuple[str | None, str | None]:
+    """<numatune><memory mode nodeset>: (mode, nodeset), None where absent."""
+    memory = defn.numatune.memory if defn.numatune is not None else None
+    return (memory.mode, memory.nodeset) if memory is not None else (None, None)
+
+
+#: the virtio-serial port name QEMU's guest agent listens on (qemuFindAgentConfig)
+GUEST_AGENT_PORT = "org.qemu.guest_agent.0"
+
+
+def has_guest_agent_channel(defn: DomainDef) -> bool:
+    """Whether a <channel><target type='virtio' name='org.qemu.guest_agent.0'/> is defined."""
+    return any(
+        ch.target is not None and ch.target.type == "virtio" and ch.target.name == GUEST_AGENT_PORT
+        for ch in defn.devices.channels
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NicFacts:
+    """What address queries read of an <interface>: its type, MAC, host ifname and libvirt network."""
+
+    type: str
+    mac: str | None
+    ifname: str | None
+    network: str | None
+
+
+def nic_facts(defn: DomainDef) -> list[NicFacts]:
+    facts = []
+    for nic in defn.devices.interfaces:
+        facts.append(NicFacts(
+            nic.type or "",
+            nic.mac.address if nic.mac is not None else None,
+            nic.target.dev if nic.target is not None else None,
+            nic.source.network if nic.source is not None else None,
+        ))
+    return facts

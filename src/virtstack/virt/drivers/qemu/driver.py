@@ -47,6 +47,7 @@ from virtstack.virt.drivers.qemu.config import QemuDriverConfig
 from virtstack.virt.drivers.qemu.console import PtyConsole
 from virtstack.virt.drivers.qemu.domain_caps import DomainCapsMixin
 from virtstack.virt.drivers.qemu.domain_config import DomainConfigMixin
+from virtstack.virt.drivers.qemu.domain_info import DomainInfoMixin
 from virtstack.virt.drivers.qemu.domain_stats import DomainStatsMixin
 from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
@@ -116,7 +117,7 @@ def _refuse_agent_only(flags: int) -> None:
         raise Error(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
 
 
-class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCapsMixin):
+class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCapsMixin, DomainInfoMixin):
     """`qemu:///system` (or a private instance on `root`) implementing `HypervisorDriver`."""
 
     type_name = "QEMU"
