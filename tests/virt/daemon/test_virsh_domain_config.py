@@ -127,16 +127,16 @@ def _watched(xml: str) -> list[str]:
     return [etree.tostring(el, encoding="unicode").strip() for el in root if el.tag in WATCHED]
 
 
-def _settled(dom: Any, timeout: float = 15.0) -> None:
+def _settled(dom: Any, timeout: float = 20.0) -> None:
     """Wait until the guest's balloon driver has answered the last setmem: the live current memory
-    (updated from QEMU's BALLOON_CHANGE) reads the same twice, half a second apart."""
+    (updated from QEMU's BALLOON_CHANGE) reads the same for 1.5 s (a TCG guest under load inflates in
+    slow steps)."""
     deadline = time.monotonic() + timeout
-    last = dom.info()[2]
-    while time.monotonic() < deadline:
+    last, same = dom.info()[2], 0
+    while same < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
         now = dom.info()[2]
-        if now == last:
-            return
+        same = same + 1 if now == last else 0
         last = now
 
 
@@ -199,6 +199,8 @@ def _api_effects(uri: str) -> list[Any]:
                     seen.append((name, "setMetadata", kind, flags, _call(
                         dom.setMetadata, kind, "<m/>" if kind == 2 else f"v{flags}", "k" if kind == 2 else None,
                         URI_A if kind == 2 else None, flags)))  # fmt: skip
+            if dom.isActive():
+                _settled(dom)  # the balloon answers the setMemory calls above in its own time
             seen.append((name, "xml", _watched(dom.XMLDesc(0)), _watched(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))))
     finally:
         conn.close()
