@@ -132,6 +132,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
             state_dir=str(self.layout.status_dir),
             log_dir=str(self.layout.log_dir),
             cache_dir=str(self.layout.cache_dir),
+            channel_target_dir=str(self.layout.lib_dir / "channel" / "target"),
         )
         self.domains: DomainList[Any] = DomainList(ErrorDomain.QEMU)
         self.processes = ProcessManager(self)

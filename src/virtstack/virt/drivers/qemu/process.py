@@ -108,6 +108,8 @@ class QemuRuntime:
     taints: list[str] = field(default_factory=list)
     #: cpu-index -> vCPU thread id (None: not asked yet; empty: QEMU's ids cannot be used)
     vcpu_threads: dict[int, int] | None = None
+    #: where unix channels without a path get their sockets (libvirt's channel target dir of the run)
+    channel_dir: Path | None = None
     #: open console sessions by chardev label (libvirt allows one per console)
     consoles: dict[str, PtyConsole] = field(default_factory=dict)
     got_shutdown: bool = False
@@ -251,7 +253,8 @@ class ProcessManager:
         dom_id = owner.domains.allocate_id()
         ctx = RuntimeContext.for_domain(obj.name, dom_id, owner.config)
         lib_dir, run_dir = Path(ctx.lib_dir), Path(ctx.runtime_dir)
-        for d in (lib_dir, run_dir):
+        channel_dir = Path(owner.config.domain_dir(owner.config.channel_target_dir, dom_id, obj.name))
+        for d in (lib_dir, run_dir, channel_dir):
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir(parents=True, mode=0o700)
         if owner.config.master_key:
@@ -267,14 +270,15 @@ class ProcessManager:
             ctx.monitor_fd = listener.fileno()
             command = owner.build_command(defn, ctx)
             log_path = Path(owner.state.layout.log_dir) / f"{obj.name}.log"
-            rt = QemuRuntime(pid=0, monitor_path=monitor_path, lib_dir=lib_dir, run_dir=run_dir, log_path=log_path)
+            rt = QemuRuntime(pid=0, monitor_path=monitor_path, lib_dir=lib_dir, run_dir=run_dir, log_path=log_path,
+                             channel_dir=channel_dir)
             rt.emulator = command.argv[0]
             rt.taints = owner.taints(defn)
             rt.popen, rt.log_offset = self._spawn(command, log_path, listener.fileno())
             rt.pid = rt.popen.pid
         except BaseException:
             listener.close()
-            self._remove_dirs(lib_dir, run_dir)
+            self._remove_dirs(lib_dir, run_dir, channel_dir)
             raise
         listener.close()  # QEMU holds its own copy of the listening socket
         obj.runtime["qemu"] = rt
@@ -381,6 +385,7 @@ class ProcessManager:
             "log": str(rt.log_path),
             "libdir": str(rt.lib_dir),
             "rundir": str(rt.run_dir),
+            **({"channeldir": str(rt.channel_dir)} if rt.channel_dir else {}),
             "emulator": rt.emulator,
         }
         if rt.taints:
@@ -538,7 +543,7 @@ class ProcessManager:
         if isinstance(rt, QemuRuntime):
             for console in rt.consoles.values():
                 console.close_now()
-            self._remove_dirs(rt.lib_dir, rt.run_dir)
+            self._remove_dirs(rt.lib_dir, rt.run_dir, *([rt.channel_dir] if rt.channel_dir else []))
         self.owner.state.delete_status(obj.name)
         obj.id = -1
         obj.live = None
@@ -564,6 +569,7 @@ class ProcessManager:
             monitor_path=record.monitor_path,
             lib_dir=lib_dir,
             run_dir=Path(record.extra.get("rundir", lib_dir)),
+            channel_dir=Path(record.extra["channeldir"]) if "channeldir" in record.extra else None,
             log_path=Path(record.extra.get("log", "")),
             emulator=record.extra.get("emulator", ""),
             ptys={k.removeprefix("pty-"): v for k, v in record.extra.items() if k.startswith("pty-")},

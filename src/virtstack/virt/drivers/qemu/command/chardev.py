@@ -9,7 +9,7 @@ from virtstack.virt.drivers.qemu.command.context import BuildContext, unsupporte
 from virtstack.virt.drivers.qemu.command.escape import qemu_opt
 from virtstack.virt.drivers.qemu.command.model import FdRequest
 from virtstack.virt.drivers.qemu.config import short_name
-from virtstack.virt.xml.devices.chardev import CharDev
+from virtstack.virt.xml.devices.chardev import CharDev, ChrSource
 
 
 def chardev_backend(ctx: BuildContext, dev: CharDev, chr_id: str) -> str:
@@ -60,7 +60,9 @@ def chardev_backend(ctx: BuildContext, dev: CharDev, chr_id: str) -> str:
             parts += ["server=on", "wait=off"]
     elif kind == "unix":
         if path is None:
-            path = qemu_opt(_auto_unix_path(ctx, dev))
+            auto = _auto_unix_path(ctx, dev)
+            _record_path(dev, src, auto)
+            path = qemu_opt(auto)
         # a unix source listens only in mode='bind' (or with no path, where libvirt makes one up)
         listen = src is None or src.mode == "bind" or (src.mode is None and not src.path)
         if listen and ctx.runtime.open_fd is not None:
@@ -107,6 +109,16 @@ def _fdset(ctx: BuildContext, purpose: str, path: str) -> str | None:
     ctx.next_fdset += 1
     ctx.add("-add-fd", f"set={set_id},fd={fd},opaque={purpose}")
     return f"/dev/fdset/{set_id}"
+
+
+def _record_path(dev: CharDev, src: ChrSource | None, path: str) -> None:
+    """The made-up socket path shows in the definition the domain runs with, as libvirt's
+    qemuDomainPrepareChannel writes it (<source mode='bind' path='...'/>)."""
+    if src is None:
+        dev.sources = [ChrSource(mode="bind", path=path)]
+    else:
+        src.path = path
+        src.mode = src.mode or "bind"
 
 
 def _auto_unix_path(ctx: BuildContext, dev: CharDev) -> str:
