@@ -11,12 +11,15 @@ built-in `test:///default` needs no QEMU; its qemu:///system runs real guests, w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -269,3 +272,25 @@ if __name__ == "__main__":
     if sys.argv[1:2] != ["ns-exec"]:
         raise SystemExit("usage: python -m virtstack.testing.servers ns-exec [--bind SRC DST]... -- COMMAND...")
     _ns_exec(sys.argv[2:])
+
+
+@contextlib.contextmanager
+def side_by_side(setup: Callable[[str], None]) -> Iterator[dict[str, str]]:
+    """A private virtstackd and, where it can run, a private libvirtd, each with `setup(uri)` run on its
+    qemu:///system at once (guests boot in parallel); yields {"ours": uri, "libvirtd": uri}, without
+    "libvirtd" when the oracle is unavailable. Both are stopped, their guests destroyed, afterwards."""
+    with ThreadPoolExecutor(2) as pool:
+        ours_f = pool.submit(start_virtstackd, guests=True)
+        oracle_f = None if unavailable_reason() else pool.submit(start_libvirtd)
+        daemons: list[PrivateVirtstackd | PrivateLibvirtd] = [ours_f.result()]
+        if oracle_f is not None:
+            daemons.append(oracle_f.result())
+    try:
+        uris = dict(zip(("ours", "libvirtd"), (d.uri("qemu:///system") for d in daemons), strict=False))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(setup, uris.values()))
+        yield uris
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+

@@ -9,14 +9,13 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from virtstack.testing.guest import build_guest, domain_xml
-from virtstack.testing.servers import start_libvirtd, start_virtstackd, unavailable_reason
+from virtstack.testing.servers import side_by_side, unavailable_reason
 
 libvirt = pytest.importorskip("libvirt")
 
@@ -70,19 +69,8 @@ def _boot(uri: str, guest: Any) -> None:
 def uris() -> Iterator[dict[str, str]]:
     """qemu:///system URIs of our daemon ("ours") and, where it can run, libvirtd ("libvirtd")."""
     guest = build_guest()
-    ours = start_virtstackd(guests=True)
-    oracle = None if unavailable_reason() else start_libvirtd()
-    try:
-        found = {"ours": ours.uri("qemu:///system")}
-        if oracle is not None:
-            found["libvirtd"] = oracle.uri("qemu:///system")
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda u: _boot(u, guest), found.values()))
+    with side_by_side(lambda uri: _boot(uri, guest)) as found:
         yield found
-    finally:
-        ours.stop()
-        if oracle is not None:
-            oracle.stop()
 
 
 def _oracle(uris: dict[str, str]) -> str:

@@ -16,13 +16,12 @@ Firmware: this host has SeaBIOS (/usr/share/seabios) but no OVMF and no QEMU fir
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from lxml import etree
 
-from virtstack.testing.servers import PrivateLibvirtd, start_libvirtd, unavailable_reason
+from virtstack.testing.servers import PrivateLibvirtd
 
 if TYPE_CHECKING:  # the fixture comes from conftest.py
     from tests.virt.daemon.conftest import RunningDaemon
@@ -63,16 +62,6 @@ PYTHON_CALLS: list[tuple[str | None, str | None, str | None, str | None, int]] =
     ("/usr/bin/qemu-system-i386", "x86_64", None, None, 0),
     ("/usr/bin/qemu-system-i386", None, None, None, 0),  # the arch defaults to the host's
 ]
-
-
-@pytest.fixture(scope="module")
-def libvirtd() -> Iterator[PrivateLibvirtd]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"real libvirtd unavailable: {reason}")
-    oracle = start_libvirtd()
-    yield oracle
-    oracle.stop()
 
 
 def _shape(el: Any, host_features: bool = False) -> Any:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from virtstack.testing.servers import PrivateLibvirtd, start_libvirtd, unavailable_reason
+from virtstack.testing.servers import PrivateLibvirtd
 from virtstack.virt.client import connect_async
 from virtstack.virt.errors import VirtError
 
@@ -85,16 +84,6 @@ RAW_CALLS: list[tuple[str, dict[str, Any] | None]] = [
 def _layout(text: str) -> str:
     """Digits folded to N and runs of spaces to one: what stays equal between two hosts' samples."""
     return "\n".join(re.sub(r" +", " ", re.sub(r"\d+(\.\d+)?", "N", line)) for line in text.split("\n"))
-
-
-@pytest.fixture(scope="module")
-def libvirtd() -> Iterator[PrivateLibvirtd]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"real libvirtd unavailable: {reason}")
-    oracle = start_libvirtd()
-    yield oracle
-    oracle.stop()
 
 
 def _qemu_uri(daemon: RunningDaemon) -> str:
