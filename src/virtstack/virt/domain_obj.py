@@ -116,7 +116,8 @@ class DomainObj(Generic[D]):
         """Hold `lock` for one operation, waiting at most `timeout` for the one before (libvirt's
         virDomainObjBeginJob), so an operation stuck on a hung hypervisor cannot wedge every later call."""
         try:
-            await asyncio.wait_for(self.lock.acquire(), timeout)
+            async with asyncio.timeout(timeout):  # no task per call, unlike wait_for: this runs on every job
+                await self.lock.acquire()
         except TimeoutError:
             raise VirtError(
                 ErrorCode.OPERATION_TIMEOUT, "cannot acquire state change lock", domain=error_domain
