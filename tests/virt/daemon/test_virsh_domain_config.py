@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from virtstack.testing.guest import build_guest, domain_xml
+from virtstack.testing.guest import build_guest, domain_xml, wait_for_text
 from virtstack.testing.servers import side_by_side, unavailable_reason
 
 libvirt = pytest.importorskip("libvirt")
@@ -75,15 +76,20 @@ VIRSH_REMOVALS: list[list[str]] = [
 
 
 def _boot(uri: str, guest: Any) -> None:
-    """"run" (2 vCPUs, a virtio balloon) and "nob" (no balloon) running, "off" (2 vCPUs) defined."""
+    """"run" (2 vCPUs, a virtio balloon) and "nob" (no balloon) running, "off" (2 vCPUs) defined.
+
+    "run" is booted to its marker: its balloon driver is loaded by then, so it answers every setmem
+    (a request made earlier would be carried out whenever the driver comes, after the comparison)."""
+    log = Path(tempfile.mkdtemp(prefix="vs-balloon-")) / "run.log"
     conn = libvirt.open(uri)
     try:
         conn.defineXML(domain_xml("off", guest, vcpus=2))
-        balloon = domain_xml("run", guest, vcpus=2).replace("<memballoon model='none'/>", "<memballoon model='virtio'/>")
-        conn.defineXML(balloon).create()
+        balloon = domain_xml("run", guest, vcpus=2, serial_log=log)
+        conn.defineXML(balloon.replace("<memballoon model='none'/>", "<memballoon model='virtio'/>")).create()
         conn.defineXML(domain_xml("nob", guest)).create()
     finally:
         conn.close()
+    wait_for_text(log, guest.marker, timeout=120)
 
 
 @pytest.fixture(scope="module")
