@@ -57,6 +57,7 @@ class ErrorCode(IntEnum):
     NO_SECRET = 66
     CONFIG_UNSUPPORTED = 67
     OPERATION_TIMEOUT = 68
+    NO_DOMAIN_SNAPSHOT = 72
     INVALID_STREAM = 73
     ARGUMENT_UNSUPPORTED = 74
     OPERATION_ABORTED = 78
@@ -72,6 +73,8 @@ class ErrorCode(IntEnum):
     XML_INVALID_SCHEMA = 92
     AUTH_UNAVAILABLE = 94
     DEVICE_MISSING = 99
+    NO_DOMAIN_CHECKPOINT = 103
+    NO_HOSTNAME = 108
 
 
 class ErrorDomain(IntEnum):
@@ -160,6 +163,9 @@ _TEMPLATES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.OPERATION_ABORTED: ("operation aborted", "operation aborted: %s"),
     ErrorCode.AUTH_CANCELLED: ("authentication cancelled", "authentication cancelled: %s"),
     ErrorCode.NO_DOMAIN_METADATA: ("metadata not found", "metadata not found: %s"),
+    ErrorCode.NO_DOMAIN_SNAPSHOT: ("Domain snapshot not found", "Domain snapshot not found: %s"),
+    ErrorCode.NO_DOMAIN_CHECKPOINT: ("Domain checkpoint not found", "Domain checkpoint not found: %s"),
+    ErrorCode.NO_HOSTNAME: ("no hostname found", "no hostname found: %s"),
     ErrorCode.OVERFLOW: ("numerical overflow", "numerical overflow: %s"),
     ErrorCode.OPERATION_UNSUPPORTED: ("Operation not supported", "Operation not supported: %s"),
     ErrorCode.AGENT_UNRESPONSIVE: (

@@ -44,10 +44,6 @@ SNAPSHOT_LIST_FLAGS = 0x7FF
 CHECKPOINT_LIST_FLAGS = 0xF
 #: VIR_DOMAIN_SAVE_IMAGE_XML_SECURE
 SAVE_IMAGE_XML_SECURE = 1
-#: virErrorNumber codes errors.py does not name yet, with their virErrorMsg prefixes
-ERR_NO_DOMAIN_SNAPSHOT = (72, "Domain snapshot not found")
-ERR_NO_HOSTNAME = (108, "no hostname found")
-ERR_NO_DOMAIN_CHECKPOINT = (103, "Domain checkpoint not found")
 #: the scheduler parameters libvirt reports from a definition: (name, <cputune> field, type)
 SCHED_PARAMS = (
     ("cpu_shares", "shares", ULLONG), ("vcpu_period", "period", ULLONG), ("vcpu_quota", "quota", LLONG),
@@ -62,15 +58,6 @@ def _check_flags(flags: int, allowed: int, function: str) -> None:
     from virtstack.virt.drivers.qemu.driver import _check_flags as check  # driver imports this module
 
     check(flags, allowed, function)
-
-
-def _coded(code: tuple[int, str], detail: str) -> VirtError:
-    """A QEMU-driver error whose code errors.py has no template for: libvirt's "prefix: detail"."""
-    err = Error(code[0], detail)
-    err.template = f"{code[1]}: %s"
-    err.message = f"{code[1]}: {detail}"
-    err.args = (err.message,)
-    return err
 
 
 def _exclusive(flag1: str, flag2: str, function: str) -> VirtError:
@@ -241,7 +228,7 @@ class DomainInfoMixin:
         for nic in defs.nic_facts(obj.current):
             if nic.type == "network":
                 raise _no_network(nic.network)
-        raise _coded(ERR_NO_HOSTNAME, f"no hostname found for domain {obj.name}")
+        raise Error(ErrorCode.NO_HOSTNAME, f"no hostname found for domain {obj.name}")
 
     # -- interface addresses (qemuDomainInterfaceAddresses) ---------------------------------------------
     async def domain_interface_addresses(
@@ -295,12 +282,12 @@ class DomainInfoMixin:
     async def domain_snapshot_current(self, dom: DomainRef, flags: int) -> Any:
         _check_flags(flags, 0, "qemuDomainSnapshotCurrent")
         await self._obj(dom)
-        raise _coded(ERR_NO_DOMAIN_SNAPSHOT, "the domain does not have a current snapshot")
+        raise Error(ErrorCode.NO_DOMAIN_SNAPSHOT, "the domain does not have a current snapshot")
 
     async def domain_snapshot_lookup_by_name(self, dom: DomainRef, name: str, flags: int) -> Any:
         _check_flags(flags, 0, "qemuDomainSnapshotLookupByName")
         await self._obj(dom)
-        raise _coded(ERR_NO_DOMAIN_SNAPSHOT, f"no domain snapshot with matching name '{name}'")
+        raise Error(ErrorCode.NO_DOMAIN_SNAPSHOT, f"no domain snapshot with matching name '{name}'")
 
     async def domain_list_all_checkpoints(self, dom: DomainRef, need_results: int, flags: int) -> tuple[list[Any], int]:
         _check_flags(flags, CHECKPOINT_LIST_FLAGS, "qemuDomainListAllCheckpoints")
@@ -310,7 +297,7 @@ class DomainInfoMixin:
     async def domain_checkpoint_lookup_by_name(self, dom: DomainRef, name: str, flags: int) -> Any:
         _check_flags(flags, 0, "qemuDomainCheckpointLookupByName")
         await self._obj(dom)
-        raise _coded(ERR_NO_DOMAIN_CHECKPOINT, f"no domain checkpoint with matching name '{name}'")
+        raise Error(ErrorCode.NO_DOMAIN_CHECKPOINT, f"no domain checkpoint with matching name '{name}'")
 
     # -- managed save (qemuDomainManagedSaveGetXMLDesc) --------------------------------------------------
     async def domain_managed_save_get_xml_desc(self, dom: DomainRef, flags: int) -> str:
