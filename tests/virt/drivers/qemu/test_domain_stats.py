@@ -8,6 +8,7 @@ import pytest
 
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu import domain_stats as ds
+from virtstack.virt.drivers.qemu.process import StatInfo, parse_stat, read_stat
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
 from virtstack.virt.xml.domain import parse_domain
 
@@ -26,16 +27,17 @@ def _domain(extra: str = "", vcpu: str = "<vcpu>2</vcpu>", devices: str = "") ->
 
 
 def test_parse_stat_reads_times_cpu_and_rss_after_the_command_name() -> None:
-    info = ds.parse_stat(STAT, clock_ticks=100, page_kib=4)
-    assert info == ds.StatInfo(cpu_time_ns=2_000_000_000, last_cpu=3, rss_kib=4000)
+    info = parse_stat(STAT, clock_ticks=100, page_kib=4)
+    assert info == StatInfo(user_ns=1_500_000_000, system_ns=500_000_000, last_cpu=3, rss_kib=4000)
+    assert info.cpu_time_ns == 2_000_000_000
 
 
 def test_read_stat_of_this_process_and_thread() -> None:
-    whole = ds.read_stat(os.getpid())
-    thread = ds.read_stat(os.getpid(), os.getpid())
+    whole = read_stat(os.getpid())
+    thread = read_stat(os.getpid(), os.getpid())
     assert whole.rss_kib > 0 and thread.last_cpu in range(ds.present_cpu_count())
     with pytest.raises(OSError):
-        ds.read_stat(os.getpid(), 2**22 + 1)
+        read_stat(os.getpid(), 2**22 + 1)
 
 
 def test_vcpu_counts_follow_current_and_maximum() -> None:

@@ -13,7 +13,6 @@ import asyncio
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from virtstack.virt.drivers.base import DomainRef as _DomainRef
@@ -21,7 +20,7 @@ from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu import domain_stats_all as dsa
 from virtstack.virt.drivers.qemu.host_stats import present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import cpumap_bytes
-from virtstack.virt.drivers.qemu.process import refresh_vcpu_threads, runtime_of
+from virtstack.virt.drivers.qemu.process import read_stat, refresh_vcpu_threads, runtime_of
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
 
 if TYPE_CHECKING:
@@ -106,31 +105,6 @@ def _not_running() -> VirtError:
 
 def _internal(message: str) -> VirtError:
     return VirtError(ErrorCode.INTERNAL_ERROR, message, domain=ErrorDomain.RPC)
-
-
-# -- /proc and CPU sets ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatInfo:
-    """What libvirt's virProcessGetStatInfo reads from a stat file."""
-
-    cpu_time_ns: int
-    last_cpu: int
-    rss_kib: int
-
-
-def parse_stat(text: str, clock_ticks: int, page_kib: int) -> StatInfo:
-    """Fields of proc(5)'s stat line: utime (14) + stime (15), rss (24, pages), processor (39)."""
-    fields = text[text.rfind(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
-    ticks = int(fields[11]) + int(fields[12])
-    return StatInfo(ticks * 1_000_000_000 // clock_ticks, int(fields[36]), int(fields[21]) * page_kib)
-
-
-def read_stat(pid: int, tid: int = 0) -> StatInfo:
-    """/proc/PID/stat, or /proc/PID/task/TID/stat for one thread."""
-    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
-    with open(path) as f:
-        text = f.read()
-    return parse_stat(text, os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGESIZE") // 1024)
 
 
 def balloon_stats(actual_bytes: int | None, guest_stats: Mapping[str, Any] | None) -> list[tuple[int, int]]:

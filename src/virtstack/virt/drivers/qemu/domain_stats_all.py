@@ -13,6 +13,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from virtstack.virt.drivers.qemu.process import read_stat
 from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
 
 #: virDomainStatsTypes, in the order libvirt's workers run (qemuDomainGetStatsWorkers)
@@ -93,16 +94,11 @@ def cpu_times(pid: int) -> tuple[int, int, int] | None:
     """
     if not pid:
         return 0, 0, 0
-    path = f"/proc/{pid}/stat"
     try:
-        with open(path) as f:
-            text = f.read()
+        stat = read_stat(pid)
     except OSError:
         return None
-    fields = text[text.rfind(")") + 2 :].split()
-    per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    user, system = int(fields[11]) * per_tick, int(fields[12]) * per_tick
-    return user + system, user, system
+    return stat.cpu_time_ns, stat.user_ns, stat.system_ns
 
 
 def halt_poll_ns(pid: int, debugfs: str = "/sys/kernel/debug/kvm") -> tuple[int, int]:

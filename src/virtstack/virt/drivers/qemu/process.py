@@ -193,16 +193,41 @@ def pid_cmdline(pid: int) -> list[str]:
         return []
 
 
+@dataclass(frozen=True)
+class StatInfo:
+    """What libvirt's virProcessGetStatInfo reads from a process's or thread's stat file."""
+
+    user_ns: int
+    system_ns: int
+    last_cpu: int
+    rss_kib: int
+
+    @property
+    def cpu_time_ns(self) -> int:
+        return self.user_ns + self.system_ns
+
+
+def parse_stat(text: str, clock_ticks: int, page_kib: int) -> StatInfo:
+    """Fields of proc(5)'s stat line: utime (14), stime (15), rss (24, pages), processor (39)."""
+    fields = text[text.rfind(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
+    per_tick = 1_000_000_000 // clock_ticks
+    return StatInfo(int(fields[11]) * per_tick, int(fields[12]) * per_tick, int(fields[36]), int(fields[21]) * page_kib)
+
+
+def read_stat(pid: int, tid: int = 0) -> StatInfo:
+    """/proc/PID/stat, or /proc/PID/task/TID/stat for one thread (OSError once it is gone)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as f:
+        text = f.read()
+    return parse_stat(text, os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGESIZE") // 1024)
+
+
 def cpu_time_ns(pid: int) -> int:
-    """utime + stime of `pid` from /proc/PID/stat, in nanoseconds (what libvirt reports without cgroups)."""
+    """utime + stime of `pid` in nanoseconds (what libvirt reports without cgroups); 0 once it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        return read_stat(pid).cpu_time_ns
     except OSError:
         return 0
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted after "(comm)"
-    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 async def wait_pid_exit(rt: QemuRuntime, timeout: float) -> bool:
