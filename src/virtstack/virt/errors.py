@@ -229,3 +229,30 @@ def error_factory(domain: int) -> type[VirtError]:
     _DomainError.__name__ = f"VirtError_{ErrorDomain(domain).name}"
     _DomainError.__qualname__ = _DomainError.__name__
     return _DomainError
+
+
+def invalid_arg(
+    message: str, function: str | None = None, domain: int = ErrorDomain.NONE, *, argument: str | None = None
+) -> VirtError:
+    """libvirt's virReportInvalidArg: VIR_ERR_INVALID_ARG printed without the "invalid argument:" prefix;
+    str1 is the function that refused (when given), str2 the argument it names (else the message)."""
+    err = VirtError(ErrorCode.INVALID_ARG, argument if argument is not None else message, domain)
+    err.message = message
+    err.args = (message,)
+    if function is not None:
+        err.template = function
+    return err
+
+
+def check_flags(flags: int, allowed: int, function: str, domain: int = ErrorDomain.NONE) -> None:
+    """libvirt's virCheckFlags: unknown bits are refused, naming the function (and `domain`, its
+    VIR_FROM_THIS)."""
+    if flags & ~allowed:
+        message = f"unsupported flags (0x{flags & ~allowed:x}) in function {function}"
+        raise invalid_arg(message, function, domain, argument="flags")
+
+
+def exclusive_flags(flag1: str, flag2: str, domain: int, function: str | None = None) -> VirtError:
+    """VIR_EXCLUSIVE_FLAGS_*: two flags that may not be given together (virReportInvalidArg on `ctl`)."""
+    return invalid_arg(f"Flags '{flag1}' and '{flag2}' are mutually exclusive", function, domain, argument="ctl")
+

@@ -9,7 +9,7 @@ import pytest
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu import domain_stats as ds
 from virtstack.virt.drivers.qemu.process import StatInfo, parse_stat, read_stat
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, check_flags
 from virtstack.virt.xml.domain import parse_domain
 
 # proc(5) stat of a vCPU thread: comm with a space and parentheses, utime 150, stime 50, rss 1000, cpu 3
@@ -93,7 +93,7 @@ def test_balloon_stats_in_libvirts_order_without_uncollected_counters() -> None:
 
 def test_flag_errors_carry_libvirts_wording() -> None:
     with pytest.raises(VirtError) as e:
-        ds.check_flags(0x13, 0x3, "qemuDomainGetVcpusFlags")
+        check_flags(0x13, 0x3, "qemuDomainGetVcpusFlags", ErrorDomain.QEMU)
     assert (e.value.code, e.value.domain) == (ErrorCode.INVALID_ARG, ErrorDomain.QEMU)
     assert str(e.value) == "unsupported flags (0x10) in function qemuDomainGetVcpusFlags"
     with pytest.raises(VirtError) as e:
@@ -101,7 +101,7 @@ def test_flag_errors_carry_libvirts_wording() -> None:
     assert e.value.domain == ErrorDomain.DOMAIN
     assert str(e.value) == "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive"
     ds.check_exclusive_live_config(1)
-    ds.check_flags(0x3, 0x3, "f")
+    check_flags(0x3, 0x3, "f", ErrorDomain.QEMU)
 
 
 def test_reply_limits_of_the_daemon() -> None:

@@ -22,9 +22,8 @@ from lxml import etree
 
 from virtstack.virt.drivers.qemu.capabilities import QemuCaps, probe_qemu_caps
 from virtstack.virt.drivers.qemu.command import hostcpu
-from virtstack.virt.drivers.qemu.domain_stats import check_flags
 from virtstack.virt.drivers.qemu.host_stats import kvm_max_vcpus
-from virtstack.virt.errors import ErrorCode, ErrorDomain, error_factory
+from virtstack.virt.errors import ErrorCode, ErrorDomain, check_flags, error_factory
 
 Error = error_factory(ErrorDomain.QEMU)
 
@@ -59,7 +58,7 @@ class DomainCapsMixin:
         self, emulatorbin: str | None, arch: str | None, machine: str | None, virttype: str | None, flags: int
     ) -> str:
         """virConnectGetDomainCapabilities, checking its arguments in qemuGetDomainCapabilities' order."""
-        check_flags(flags, DOMCAPS_FLAGS, "qemuConnectGetDomainCapabilities")
+        check_flags(flags, DOMCAPS_FLAGS, "qemuConnectGetDomainCapabilities", ErrorDomain.QEMU)
         await self._ready()
         if virttype is not None and virttype not in VIRT_TYPES:
             raise Error(ErrorCode.INVALID_ARG, f"unknown virttype: {virttype}")

@@ -19,7 +19,14 @@ from lxml import etree
 
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.process import runtime_of
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+from virtstack.virt.errors import (
+    ErrorCode,
+    ErrorDomain,
+    VirtError,
+    check_flags,
+    error_factory,
+    exclusive_flags,
+)
 from virtstack.virt.xml.parse import parse_xml
 
 if TYPE_CHECKING:
@@ -46,21 +53,6 @@ METADATA_ELEMENT = 2
 
 
 # -- libvirt's generic checks, worded as it does ------------------------------------------------------
-def _invalid_arg(message: str, domain: int, function: str = "") -> VirtError:
-    """virReportInvalidArg / virCheckFlags: VIR_ERR_INVALID_ARG with no "invalid argument:" prefix."""
-    err = VirtError(ErrorCode.INVALID_ARG, message, domain=domain)
-    err.message = message
-    err.args = (message,)
-    if function:
-        err.template = function
-    return err
-
-
-def _check_flags(flags: int, allowed: int, function: str, domain: int = ErrorDomain.QEMU) -> None:
-    if flags & ~allowed:
-        raise _invalid_arg(f"unsupported flags (0x{flags & ~allowed:x}) in function {function}", domain, function)
-
-
 def _dom_error(code: ErrorCode, message: str) -> VirtError:
     """Errors of libvirt's generic domain code (domain_conf.c): VIR_FROM_DOMAIN."""
     return VirtError(code, message, domain=ErrorDomain.DOMAIN)
@@ -81,10 +73,7 @@ def _targets(obj: DomainObj[Any], flags: int) -> tuple[bool, bool]:
 def _one_def(obj: DomainObj[Any], flags: int) -> Any:
     """virDomainObjGetOneDef: the one definition a query reads (LIVE and CONFIG together are refused)."""
     if flags & AFFECT_LIVE and flags & AFFECT_CONFIG:
-        raise _invalid_arg(
-            "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-            ErrorDomain.DOMAIN,
-        )
+        raise exclusive_flags("VIR_DOMAIN_AFFECT_LIVE", "VIR_DOMAIN_AFFECT_CONFIG", ErrorDomain.DOMAIN)
     live, _ = _targets(obj, flags)
     return obj.current if live else obj.definition
 
@@ -196,7 +185,7 @@ class DomainConfigMixin:
     async def domain_set_memory_flags(self, dom: DomainRef, memory: int, flags: int) -> None:
         """qemuDomainSetMemoryFlags: the maximum only in the config; current memory through the
         balloon (live) and <currentMemory> (config). Sizes are KiB."""
-        _check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | MEM_MAXIMUM, "qemuDomainSetMemoryFlags")
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | MEM_MAXIMUM, "qemuDomainSetMemoryFlags", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         async with self._job(obj):
             live, config = _targets(obj, flags)
@@ -247,10 +236,11 @@ class DomainConfigMixin:
 
     async def domain_set_vcpus_flags(self, dom: DomainRef, nvcpus: int, flags: int) -> None:
         """qemuDomainSetVcpusFlags: the maximum (config only), or the online count (live and/or config)."""
-        _check_flags(
+        check_flags(
             flags,
             AFFECT_LIVE | AFFECT_CONFIG | VCPU_MAXIMUM | VCPU_GUEST | VCPU_HOTPLUGGABLE,
             "qemuDomainSetVcpusFlags",
+            ErrorDomain.QEMU,
         )
         obj = await self._obj(dom)
         async with self._job(obj):
@@ -307,7 +297,7 @@ class DomainConfigMixin:
     async def domain_get_metadata(self, dom: DomainRef, kind: int, uri: str | None, flags: int) -> str:
         """virDomainObjGetMetadata: the description, title or one namespace's element."""
         obj = await self._obj(dom)
-        _check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "virDomainObjGetMetadata", ErrorDomain.DOMAIN)
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "virDomainObjGetMetadata", ErrorDomain.DOMAIN)
         if not 0 <= kind <= METADATA_ELEMENT:
             raise _dom_error(ErrorCode.INVALID_ARG, f"unknown metadata type '{kind}'")
         defn = _one_def(obj, flags)
@@ -323,7 +313,7 @@ class DomainConfigMixin:
     ) -> None:
         """virDomainObjSetMetadata: an empty title or description removes it; an element replaces every
         element of its namespace (none given: removes them)."""
-        _check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainSetMetadata")
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainSetMetadata", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         async with self._job(obj):
             live, config = _targets(obj, flags)

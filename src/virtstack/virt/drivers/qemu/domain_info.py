@@ -16,7 +16,14 @@ from virtstack.virt.drivers.base import DomainState
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.domain_config import AFFECT_CONFIG, AFFECT_LIVE, _one_def, _targets
 from virtstack.virt.drivers.qemu.domain_stats_all import INT, LLONG, STRING, UINT, ULLONG, Param
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+from virtstack.virt.errors import (
+    ErrorCode,
+    ErrorDomain,
+    VirtError,
+    check_flags,
+    error_factory,
+    exclusive_flags,
+)
 from virtstack.virt.xml.domain.misc import format_cpuset, parse_cpuset
 
 if TYPE_CHECKING:
@@ -54,21 +61,6 @@ SCHED_PARAMS = (
 
 
 # -- libvirt's error shapes --------------------------------------------------------------------------
-def _check_flags(flags: int, allowed: int, function: str) -> None:
-    from virtstack.virt.drivers.qemu.driver import _check_flags as check  # driver imports this module
-
-    check(flags, allowed, function)
-
-
-def _exclusive(flag1: str, flag2: str, function: str) -> VirtError:
-    """VIR_EXCLUSIVE_FLAGS_RET: virReportInvalidArg naming the `ctl` argument."""
-    err = Error(ErrorCode.INVALID_ARG, "ctl")
-    err.message = f"Flags '{flag1}' and '{flag2}' are mutually exclusive"
-    err.args = (err.message,)
-    err.template = function
-    return err
-
-
 def _one_def_state(obj: DomainObj[Any], flags: int) -> Any:
     """virDomainObjGetOneDefState: LIVE and CONFIG together are an invalid argument it names itself."""
     if flags & AFFECT_LIVE and flags & AFFECT_CONFIG:
@@ -150,7 +142,7 @@ class DomainInfoMixin:
 
     async def domain_get_scheduler_parameters_flags(self, dom: DomainRef, nparams: int, flags: int) -> list[Param]:
         """The persistent definition's <cputune> when it is the one asked for, else cgroup cpu (none here)."""
-        _check_flags(flags, TUNING_FLAGS, "qemuDomainGetSchedulerParametersFlags")
+        check_flags(flags, TUNING_FLAGS, "qemuDomainGetSchedulerParametersFlags", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         _, config = _targets(obj, flags & ~STRING_OKAY)
         if not config:
@@ -163,7 +155,7 @@ class DomainInfoMixin:
         self, dom: DomainRef, nparams: int, flags: int
     ) -> tuple[list[Param], int]:
         """(params, count): a nparams=0 query learns the count after the definitions are checked."""
-        _check_flags(flags, TUNING_FLAGS, "qemuDomainGetMemoryParameters")
+        check_flags(flags, TUNING_FLAGS, "qemuDomainGetMemoryParameters", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         _, config = _targets(obj, flags & ~STRING_OKAY)
         if nparams == 0:
@@ -177,7 +169,7 @@ class DomainInfoMixin:
 
     async def domain_get_blkio_parameters(self, dom: DomainRef, nparams: int, flags: int) -> tuple[list[Param], int]:
         """(params, count): libvirt answers the count before it looks at the definitions."""
-        _check_flags(flags, TUNING_FLAGS, "qemuDomainGetBlkioParameters")
+        check_flags(flags, TUNING_FLAGS, "qemuDomainGetBlkioParameters", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if nparams == 0:
             return [], NB_BLKIO_PARAM
@@ -197,7 +189,7 @@ class DomainInfoMixin:
     async def domain_get_numa_parameters(self, dom: DomainRef, nparams: int, flags: int) -> tuple[list[Param], int]:
         """numa_mode and numa_nodeset of <numatune><memory>; a running domain has no cpuset cgroup to read,
         so libvirt formats the definition's nodeset for it too."""
-        _check_flags(flags, TUNING_FLAGS, "qemuDomainGetNumaParameters")
+        check_flags(flags, TUNING_FLAGS, "qemuDomainGetNumaParameters", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         defn = _one_def_state(obj, flags & ~STRING_OKAY)
         if nparams == 0:
@@ -211,16 +203,16 @@ class DomainInfoMixin:
 
     # -- guest agent queries (qemuDomainGetTime, qemuDomainGetHostname) -----------------------------------
     async def domain_get_time(self, dom: DomainRef, flags: int) -> tuple[int, int]:
-        _check_flags(flags, 0, "qemuDomainGetTime")
+        check_flags(flags, 0, "qemuDomainGetTime", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         _check_active(obj)
         raise _agent_unavailable(obj, "virDomainGetTime")
 
     async def domain_get_hostname(self, dom: DomainRef, flags: int) -> str:
         """The agent's answer (none here), or with the lease flag the DHCP lease of a libvirt network."""
-        _check_flags(flags, HOSTNAME_LEASE | HOSTNAME_AGENT, "qemuDomainGetHostname")
+        check_flags(flags, HOSTNAME_LEASE | HOSTNAME_AGENT, "qemuDomainGetHostname", ErrorDomain.QEMU)
         if flags & HOSTNAME_LEASE and flags & HOSTNAME_AGENT:
-            raise _exclusive("VIR_DOMAIN_GET_HOSTNAME_LEASE", "VIR_DOMAIN_GET_HOSTNAME_AGENT", "qemuDomainGetHostname")
+            raise exclusive_flags("VIR_DOMAIN_GET_HOSTNAME_LEASE", "VIR_DOMAIN_GET_HOSTNAME_AGENT", ErrorDomain.QEMU, "qemuDomainGetHostname")
         obj = await self._obj(dom)
         _check_active(obj)
         if not flags & HOSTNAME_LEASE:
@@ -236,7 +228,7 @@ class DomainInfoMixin:
     ) -> list[tuple[str, str | None, list[tuple[int, str, int]]]]:
         """Leases come only from libvirt networks (this daemon has none), the agent is never connected,
         and ARP entries are matched to NICs with a host ifname."""
-        _check_flags(flags, 0, "qemuDomainInterfaceAddresses")
+        check_flags(flags, 0, "qemuDomainInterfaceAddresses", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         _check_active(obj)
         nics = defs.nic_facts(obj.current)
@@ -260,49 +252,49 @@ class DomainInfoMixin:
 
     # -- snapshots and checkpoints: this driver never makes any -----------------------------------------
     async def domain_list_all_snapshots(self, dom: DomainRef, need_results: int, flags: int) -> tuple[list[Any], int]:
-        _check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainListAllSnapshots")
+        check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainListAllSnapshots", ErrorDomain.QEMU)
         await self._obj(dom)
         return [], 0
 
     async def domain_snapshot_num(self, dom: DomainRef, flags: int) -> int:
-        _check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainSnapshotNum")
+        check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainSnapshotNum", ErrorDomain.QEMU)
         await self._obj(dom)
         return 0
 
     async def domain_snapshot_list_names(self, dom: DomainRef, maxnames: int, flags: int) -> list[str]:
-        _check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainSnapshotListNames")
+        check_flags(flags, SNAPSHOT_LIST_FLAGS, "qemuDomainSnapshotListNames", ErrorDomain.QEMU)
         await self._obj(dom)
         return []
 
     async def domain_has_current_snapshot(self, dom: DomainRef, flags: int) -> int:
-        _check_flags(flags, 0, "qemuDomainHasCurrentSnapshot")
+        check_flags(flags, 0, "qemuDomainHasCurrentSnapshot", ErrorDomain.QEMU)
         await self._obj(dom)
         return 0
 
     async def domain_snapshot_current(self, dom: DomainRef, flags: int) -> Any:
-        _check_flags(flags, 0, "qemuDomainSnapshotCurrent")
+        check_flags(flags, 0, "qemuDomainSnapshotCurrent", ErrorDomain.QEMU)
         await self._obj(dom)
         raise Error(ErrorCode.NO_DOMAIN_SNAPSHOT, "the domain does not have a current snapshot")
 
     async def domain_snapshot_lookup_by_name(self, dom: DomainRef, name: str, flags: int) -> Any:
-        _check_flags(flags, 0, "qemuDomainSnapshotLookupByName")
+        check_flags(flags, 0, "qemuDomainSnapshotLookupByName", ErrorDomain.QEMU)
         await self._obj(dom)
         raise Error(ErrorCode.NO_DOMAIN_SNAPSHOT, f"no domain snapshot with matching name '{name}'")
 
     async def domain_list_all_checkpoints(self, dom: DomainRef, need_results: int, flags: int) -> tuple[list[Any], int]:
-        _check_flags(flags, CHECKPOINT_LIST_FLAGS, "qemuDomainListAllCheckpoints")
+        check_flags(flags, CHECKPOINT_LIST_FLAGS, "qemuDomainListAllCheckpoints", ErrorDomain.QEMU)
         await self._obj(dom)
         return [], 0
 
     async def domain_checkpoint_lookup_by_name(self, dom: DomainRef, name: str, flags: int) -> Any:
-        _check_flags(flags, 0, "qemuDomainCheckpointLookupByName")
+        check_flags(flags, 0, "qemuDomainCheckpointLookupByName", ErrorDomain.QEMU)
         await self._obj(dom)
         raise Error(ErrorCode.NO_DOMAIN_CHECKPOINT, f"no domain checkpoint with matching name '{name}'")
 
     # -- managed save (qemuDomainManagedSaveGetXMLDesc) --------------------------------------------------
     async def domain_managed_save_get_xml_desc(self, dom: DomainRef, flags: int) -> str:
         """This driver never writes a managed-save image, so there is none to describe."""
-        _check_flags(flags, SAVE_IMAGE_XML_SECURE, "qemuDomainManagedSaveGetXMLDesc")
+        check_flags(flags, SAVE_IMAGE_XML_SECURE, "qemuDomainManagedSaveGetXMLDesc", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if obj.has_managed_save:
             # a flag loaded from elsewhere, not an image this driver could read: say so, do not invent XML

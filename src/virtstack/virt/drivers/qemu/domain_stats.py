@@ -21,7 +21,15 @@ from virtstack.virt.drivers.qemu import domain_stats_all as dsa
 from virtstack.virt.drivers.qemu.host_stats import present_cpu_count
 from virtstack.virt.drivers.qemu.nodeinfo import cpumap_bytes
 from virtstack.virt.drivers.qemu.process import read_stat, refresh_vcpu_threads, runtime_of
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+from virtstack.virt.errors import (
+    ErrorCode,
+    ErrorDomain,
+    VirtError,
+    check_flags,
+    error_factory,
+    exclusive_flags,
+    invalid_arg,
+)
 
 if TYPE_CHECKING:
     from virtstack.virt.domain_obj import DomainList, DomainObj
@@ -73,29 +81,10 @@ NOT_COLLECTED = 2**64 - 1
 
 
 # -- errors as libvirt words them -------------------------------------------------------------------
-def _invalid_arg(message: str, domain: int = ErrorDomain.QEMU, template: str = "") -> VirtError:
-    """virReportInvalidArg and friends: VIR_ERR_INVALID_ARG whose message has no "invalid argument:"."""
-    err = VirtError(ErrorCode.INVALID_ARG, message, domain=domain)
-    err.message = message
-    err.args = (message,)
-    if template:
-        err.template = template
-    return err
-
-
-def check_flags(flags: int, allowed: int, function: str) -> None:
-    """libvirt's virCheckFlags."""
-    if flags & ~allowed:
-        raise _invalid_arg(f"unsupported flags (0x{flags & ~allowed:x}) in function {function}", template=function)
-
-
 def check_exclusive_live_config(flags: int) -> None:
     """VIR_EXCLUSIVE_FLAGS_GOTO of the public API (libvirt-domain.c), which libvirtd runs too."""
     if flags & AFFECT_LIVE and flags & AFFECT_CONFIG:
-        raise _invalid_arg(
-            "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-            ErrorDomain.DOMAIN,
-        )
+        raise exclusive_flags("VIR_DOMAIN_AFFECT_LIVE", "VIR_DOMAIN_AFFECT_CONFIG", ErrorDomain.DOMAIN)
 
 
 def _not_running() -> VirtError:
@@ -161,7 +150,7 @@ class DomainStatsMixin:
         """virDomainGetVcpus: per online vCPU its state, CPU time, last host CPU and affinity."""
         vcpu_bytes_limit(maxinfo, maplen, "maxinfo")
         if maxinfo < 1:
-            raise _invalid_arg("maxinfo in virDomainGetVcpus must be greater than zero", ErrorDomain.DOMAIN)
+            raise invalid_arg("maxinfo in virDomainGetVcpus must be greater than zero", domain=ErrorDomain.DOMAIN)
         obj = await self._obj(dom)
         if not obj.is_active():
             raise Error(ErrorCode.OPERATION_INVALID, "cannot retrieve vcpu information for inactive domain")
@@ -188,7 +177,7 @@ class DomainStatsMixin:
     async def domain_get_vcpus_flags(self, dom: DomainRef, flags: int) -> int:
         """virDomainGetVcpusFlags: current or maximum count of the live or persistent definition."""
         check_exclusive_live_config(flags)
-        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | VCPU_MAXIMUM | VCPU_GUEST, "qemuDomainGetVcpusFlags")
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | VCPU_MAXIMUM | VCPU_GUEST, "qemuDomainGetVcpusFlags", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         defn = self._one_def(obj, flags)
         if flags & VCPU_GUEST:
@@ -222,7 +211,7 @@ class DomainStatsMixin:
         """virDomainGetVcpuPinInfo: the definition's pinning, one map per vCPU (at most `ncpumaps`)."""
         vcpu_bytes_limit(ncpumaps, maplen, "ncpumaps")
         check_exclusive_live_config(flags)
-        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetVcpuPinInfo")
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetVcpuPinInfo", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         pins = defs.vcpu_pins(self._one_def(obj, flags), present_cpu_count())[: max(ncpumaps, 0)]
         maps = b"".join(cpumap_bytes(cpus, maplen) for cpus in pins)
@@ -233,7 +222,7 @@ class DomainStatsMixin:
         if maplen > REMOTE_CPUMAPS_MAX:
             raise _internal("maplen > REMOTE_CPUMAPS_MAX")
         check_exclusive_live_config(flags)
-        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetEmulatorPinInfo")
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "qemuDomainGetEmulatorPinInfo", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         return cpumap_bytes(defs.emulator_pin(self._one_def(obj, flags), present_cpu_count()), maplen), 1
 
@@ -242,7 +231,7 @@ class DomainStatsMixin:
         """virDomainMemoryStats: balloon figures when there is a balloon, then QEMU's RSS (KiB)."""
         if max_stats > REMOTE_DOMAIN_MEMORY_STATS_MAX:
             raise _internal("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
-        check_flags(flags, 0, "qemuDomainMemoryStats")
+        check_flags(flags, 0, "qemuDomainMemoryStats", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not obj.is_active():
             raise _not_running()
@@ -271,7 +260,7 @@ class DomainStatsMixin:
     async def domain_get_control_info(self, dom: DomainRef, flags: int) -> tuple[int, int, int]:
         """virDomainGetControlInfo: ok, or occupied while another operation holds the domain, or an
         error once the monitor is gone. How long a job has run is not recorded, so its time is 0."""
-        check_flags(flags, 0, "qemuDomainGetControlInfo")
+        check_flags(flags, 0, "qemuDomainGetControlInfo", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not obj.is_active():
             raise _not_running()
@@ -292,11 +281,11 @@ class DomainStatsMixin:
         """virDomainGetJobStats: no job runs or has completed, so type NONE without parameters; only the
         current job needs a running domain."""
         if flags & JOB_STATS_KEEP_COMPLETED and not flags & JOB_STATS_COMPLETED:
-            raise _invalid_arg(
+            raise invalid_arg(
                 "Flag 'VIR_DOMAIN_JOB_STATS_COMPLETED' is required by flag 'VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED'",
-                ErrorDomain.DOMAIN,
+                domain=ErrorDomain.DOMAIN,
             )
-        check_flags(flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED, "qemuDomainGetJobStats")
+        check_flags(flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED, "qemuDomainGetJobStats", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not flags & JOB_STATS_COMPLETED and not obj.is_active():
             raise _not_running()
@@ -308,7 +297,7 @@ class DomainStatsMixin:
     ) -> list[tuple[DomainRef, list[dsa.Param]]]:
         """One record per chosen domain: every domain (by name), or the given ones that still exist,
         passing the state filters; per domain the asked groups it supports (qemuConnectGetAllDomainStats)."""
-        check_flags(flags, dsa.ALLOWED_FLAGS, "qemuConnectGetAllDomainStats")
+        check_flags(flags, dsa.ALLOWED_FLAGS, "qemuConnectGetAllDomainStats", ErrorDomain.QEMU)
         await self._ready()
         filters = flags & dsa.FILTER_FLAGS
         if doms:

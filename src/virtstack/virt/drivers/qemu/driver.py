@@ -53,7 +53,7 @@ from virtstack.virt.drivers.qemu.host_stats import HostStatsMixin, present_cpu_c
 from virtstack.virt.drivers.qemu.nodeinfo import read_node_info
 from virtstack.virt.drivers.qemu.process import ProcessManager, cpu_time_ns, runtime_of
 from virtstack.virt.drivers.qemu.state import DriverState, StateLayout
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, error_factory
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, check_flags, error_factory
 
 Error = error_factory(ErrorDomain.QEMU)
 log = logging.getLogger(__name__)
@@ -99,16 +99,8 @@ def _check_active(obj: DomainObj[Any]) -> None:
 
 
 def _check_flags(flags: int, allowed: int, function: str) -> None:
-    """libvirt's virCheckFlags: unknown bits are an invalid argument naming the driver function.
-
-    libvirt raises it through virReportInvalidArg, whose message carries no "invalid argument:" prefix.
-    """
-    if flags & ~allowed:
-        err = Error(ErrorCode.INVALID_ARG, "flags")
-        err.message = f"unsupported flags (0x{flags & ~allowed:x}) in function {function}"
-        err.args = (err.message,)
-        err.template = function
-        raise err
+    """virCheckFlags in the QEMU driver (VIR_FROM_QEMU)."""
+    check_flags(flags, allowed, function, ErrorDomain.QEMU)
 
 
 def _refuse_agent_only(flags: int) -> None:

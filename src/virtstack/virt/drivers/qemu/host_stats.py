@@ -17,7 +17,7 @@ from virtstack.kvm import abi
 from virtstack.kvm.errors import KvmError
 from virtstack.kvm.system import KVM_DEVICE, Kvm
 from virtstack.virt.drivers.qemu.nodeinfo import cpumap_bytes, parse_cpu_list
-from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError
+from virtstack.virt.errors import ErrorCode, ErrorDomain, VirtError, check_flags, invalid_arg
 
 PROC = Path("/proc")
 SYS_NODE = Path("/sys/devices/system/node")
@@ -42,21 +42,6 @@ CPU_STATS = 4
 
 
 # -- errors ------------------------------------------------------------------------------------------
-def invalid_arg(message: str, function: str, domain: int = ErrorDomain.NONE) -> VirtError:
-    """libvirt's virReportInvalidArg: code INVALID_ARG, the message as is, str1 = the function name."""
-    err = VirtError(ErrorCode.INVALID_ARG, message, domain)
-    err.message = message
-    err.args = (message,)
-    err.template = function
-    return err
-
-
-def check_flags(flags: int, allowed: int, function: str) -> None:
-    """virCheckFlags inside the host helpers (so VIR_FROM_NONE, unlike the QEMU driver's own checks)."""
-    if flags & ~allowed:
-        raise invalid_arg(f"unsupported flags (0x{flags & ~allowed:x}) in function {function}", function)
-
-
 def _rpc_internal(message: str) -> VirtError:
     """The remote dispatcher's own argument checks (daemon/remote.c)."""
     return VirtError(ErrorCode.INTERNAL_ERROR, message, ErrorDomain.RPC)
