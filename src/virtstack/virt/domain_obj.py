@@ -42,6 +42,17 @@ _by_id = operator.attrgetter("id")
 _by_name = operator.attrgetter("definition.name")
 
 
+def not_running() -> VirtError:
+    """libvirt's virDomainObjCheckActive refusal (generic domain code, hence VIR_FROM_DOMAIN)."""
+    return VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
+
+
+def check_active(obj: DomainObj[Any]) -> None:
+    """virDomainObjCheckActive."""
+    if not obj.is_active():
+        raise not_running()
+
+
 def def_uuid(defn: Definition) -> uuidlib.UUID:
     """A definition's uuid as a UUID, whether the model stores it as text or not."""
     value = defn.uuid

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from virtstack.virt.domain_obj import not_running
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.process import runtime_of
 from virtstack.virt.errors import (
@@ -64,7 +65,7 @@ def _targets(obj: DomainObj[Any], flags: int) -> tuple[bool, bool]:
         flags |= AFFECT_LIVE if obj.is_active() else AFFECT_CONFIG
     live, config = bool(flags & AFFECT_LIVE), bool(flags & AFFECT_CONFIG)
     if live and not obj.is_active():
-        raise _dom_error(ErrorCode.OPERATION_INVALID, "domain is not running")
+        raise not_running()
     if config and not obj.persistent:
         raise _dom_error(ErrorCode.OPERATION_INVALID, "transient domains do not have any persistent config")
     return live, config

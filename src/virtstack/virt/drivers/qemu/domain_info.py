@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from virtstack.virt.domain_obj import check_active
 from virtstack.virt.drivers.base import DomainState
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu.domain_config import AFFECT_CONFIG, AFFECT_LIVE, _one_def, _targets
@@ -74,12 +75,6 @@ def _one_def_state(obj: DomainObj[Any], flags: int) -> Any:
 
 def _no_cgroup(what: str) -> VirtError:
     return Error(ErrorCode.OPERATION_INVALID, what)
-
-
-def _check_active(obj: DomainObj[Any]) -> None:
-    """virDomainObjCheckActive (generic domain code)."""
-    if not obj.is_active():
-        raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
 
 
 def _agent_unavailable(obj: DomainObj[Any], api: str) -> VirtError:
@@ -205,7 +200,7 @@ class DomainInfoMixin:
     async def domain_get_time(self, dom: DomainRef, flags: int) -> tuple[int, int]:
         check_flags(flags, 0, "qemuDomainGetTime", ErrorDomain.QEMU)
         obj = await self._obj(dom)
-        _check_active(obj)
+        check_active(obj)
         raise _agent_unavailable(obj, "virDomainGetTime")
 
     async def domain_get_hostname(self, dom: DomainRef, flags: int) -> str:
@@ -214,7 +209,7 @@ class DomainInfoMixin:
         if flags & HOSTNAME_LEASE and flags & HOSTNAME_AGENT:
             raise exclusive_flags("VIR_DOMAIN_GET_HOSTNAME_LEASE", "VIR_DOMAIN_GET_HOSTNAME_AGENT", ErrorDomain.QEMU, "qemuDomainGetHostname")
         obj = await self._obj(dom)
-        _check_active(obj)
+        check_active(obj)
         if not flags & HOSTNAME_LEASE:
             raise _agent_unavailable(obj, "virDomainGetHostname")
         for nic in defs.nic_facts(obj.current):
@@ -230,7 +225,7 @@ class DomainInfoMixin:
         and ARP entries are matched to NICs with a host ifname."""
         check_flags(flags, 0, "qemuDomainInterfaceAddresses", ErrorDomain.QEMU)
         obj = await self._obj(dom)
-        _check_active(obj)
+        check_active(obj)
         nics = defs.nic_facts(obj.current)
         if source == SRC_LEASE:
             for nic in nics:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from virtstack.virt.domain_obj import not_running
 from virtstack.virt.drivers.base import DomainRef as _DomainRef
 from virtstack.virt.drivers.qemu import definition as defs
 from virtstack.virt.drivers.qemu import domain_stats_all as dsa
@@ -87,11 +88,6 @@ def check_exclusive_live_config(flags: int) -> None:
         raise exclusive_flags("VIR_DOMAIN_AFFECT_LIVE", "VIR_DOMAIN_AFFECT_CONFIG", ErrorDomain.DOMAIN)
 
 
-def _not_running() -> VirtError:
-    """virDomainObjCheckActive / virDomainObjGetOneDef: generic domain code, hence VIR_FROM_DOMAIN."""
-    return VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
-
-
 def _internal(message: str) -> VirtError:
     return VirtError(ErrorCode.INTERNAL_ERROR, message, domain=ErrorDomain.RPC)
 
@@ -138,7 +134,7 @@ class DomainStatsMixin:
         """cpu-index -> thread id of a running domain (found at start, or now after a reconnect)."""
         rt = runtime_of(obj)
         if rt.monitor is None:
-            raise _not_running()
+            raise not_running()
         threads = await refresh_vcpu_threads(rt)
         if not threads:
             raise Error(ErrorCode.OPERATION_INVALID, "cpu affinity is not supported")
@@ -198,7 +194,7 @@ class DomainStatsMixin:
         domain and CONFIG a persistent one."""
         live = bool(flags & AFFECT_LIVE) or (not flags & AFFECT_CONFIG and obj.is_active())
         if live and not obj.is_active():
-            raise _not_running()
+            raise not_running()
         if not live and not obj.persistent:
             raise VirtError(
                 ErrorCode.OPERATION_INVALID,
@@ -234,7 +230,7 @@ class DomainStatsMixin:
         check_flags(flags, 0, "qemuDomainMemoryStats", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not obj.is_active():
-            raise _not_running()
+            raise not_running()
         stats = await self._balloon_stats(obj) if defs.balloon(obj.current) is not None else []
         if len(stats) < max_stats:
             try:
@@ -247,7 +243,7 @@ class DomainStatsMixin:
         """query-balloon for `actual`, then the balloon device's guest-stats QOM property."""
         monitor = runtime_of(obj).monitor
         if monitor is None:
-            raise _not_running()
+            raise not_running()
         actual = (await monitor.execute("query-balloon")).get("actual")
         alias = getattr(getattr(defs.balloon(obj.current), "alias", None), "name", None) or "balloon0"
         try:
@@ -263,7 +259,7 @@ class DomainStatsMixin:
         check_flags(flags, 0, "qemuDomainGetControlInfo", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not obj.is_active():
-            raise _not_running()
+            raise not_running()
         if runtime_of(obj).monitor is None:
             return CONTROL_ERROR, CONTROL_ERROR_REASON_MONITOR, 0
         if obj.lock.locked():
@@ -274,7 +270,7 @@ class DomainStatsMixin:
         """virDomainGetJobInfo: this driver runs no background jobs (migration, dump, save), so NONE."""
         obj = await self._obj(dom)
         if not obj.is_active():
-            raise _not_running()
+            raise not_running()
         return (0,) * JOB_INFO_FIELDS
 
     async def domain_get_job_stats(self, dom: DomainRef, flags: int) -> tuple[int, list[Any]]:
@@ -288,7 +284,7 @@ class DomainStatsMixin:
         check_flags(flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED, "qemuDomainGetJobStats", ErrorDomain.QEMU)
         obj = await self._obj(dom)
         if not flags & JOB_STATS_COMPLETED and not obj.is_active():
-            raise _not_running()
+            raise not_running()
         return 0, []
 
     # -- domstats (virConnectGetAllDomainStats, virDomainListGetStats) ---------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 from virtstack.common.log import kv
 from virtstack.kvm.accel import probe_cached
-from virtstack.virt.domain_obj import JOB_WAIT_TIME, DomainList, DomainObj
+from virtstack.virt.domain_obj import JOB_WAIT_TIME, DomainList, DomainObj, check_active, not_running
 from virtstack.virt.drivers.base import (
     ConsoleStream,
     DefinedDetail,
@@ -90,12 +90,6 @@ MESSAGE_TAINTING = 2
 def _not_running() -> VirtError:
     """The QEMU driver's own state check (shutdown needs a running, not merely active, domain)."""
     return Error(ErrorCode.OPERATION_INVALID, "domain is not running")
-
-
-def _check_active(obj: DomainObj[Any]) -> None:
-    """libvirt's virDomainObjCheckActive: generic domain code, hence VIR_FROM_DOMAIN."""
-    if not obj.is_active():
-        raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
 
 
 def _check_flags(flags: int, allowed: int, function: str) -> None:
@@ -423,7 +417,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         _check_flags(flags, POWER_ACPI_BUTTON | POWER_GUEST_AGENT, "qemuDomainReboot")
         obj = await self._obj(dom)
         async with self._job(obj):
-            _check_active(obj)
+            check_active(obj)
             _refuse_agent_only(flags)
             rt = runtime_of(obj)
             if rt.monitor is None:
@@ -439,7 +433,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         """
         _check_flags(flags, DESTROY_GRACEFUL | DESTROY_REMOVE_LOGS, "qemuDomainDestroyFlags")
         obj = await self._obj(dom)
-        _check_active(obj)
+        check_active(obj)
         rt = await self.processes.kill(obj, graceful=bool(flags & DESTROY_GRACEFUL))
         async with self._job(obj):
             await self.processes.finish_destroy(obj, rt)
@@ -449,7 +443,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
     async def domain_suspend(self, dom: DomainRef) -> None:
         obj = await self._obj(dom)
         async with self._job(obj):
-            _check_active(obj)
+            check_active(obj)
             if obj.state == DomainState.PAUSED:
                 return
             rt = runtime_of(obj)
@@ -461,7 +455,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
     async def domain_resume(self, dom: DomainRef) -> None:
         obj = await self._obj(dom)
         async with self._job(obj):
-            _check_active(obj)
+            check_active(obj)
             if obj.state == DomainState.RUNNING:
                 raise Error(ErrorCode.OPERATION_INVALID, "domain is already running")
             if obj.state != DomainState.PAUSED:
@@ -477,7 +471,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         _check_flags(flags, 0, "qemuDomainReset")
         obj = await self._obj(dom)
         async with self._job(obj):
-            _check_active(obj)
+            check_active(obj)
             rt = runtime_of(obj)
             if rt.monitor is None:
                 raise _not_running()
@@ -519,7 +513,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         obj = await self._obj(dom)
         async with self._job(obj):
             if not obj.is_active():
-                raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", ErrorDomain.DOMAIN)
+                raise not_running()
             rt = runtime_of(obj)
             if "custom-monitor" not in rt.taints:
                 rt.taints.append("custom-monitor")
@@ -542,7 +536,7 @@ class QemuDriver(HostStatsMixin, DomainStatsMixin, DomainConfigMixin, DomainCaps
         _check_flags(flags, CONSOLE_FORCE | CONSOLE_SAFE, "qemuDomainOpenConsole")
         obj = await self._obj(dom)
         async with self._job(obj):
-            _check_active(obj)
+            check_active(obj)
             label = defs.console_chardev(obj.current, dev_name)
             rt = runtime_of(obj)
             path = rt.ptys.get(label) if label is not None else None

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from virtstack.common.atomic import write_atomic
 from virtstack.common.log import kv
-from virtstack.virt.domain_obj import DomainList, DomainObj
+from virtstack.virt.domain_obj import DomainList, DomainObj, not_running
 from virtstack.virt.drivers.base import (
     DomainRef,
     DomainState,
@@ -543,7 +543,7 @@ class ProcessManager:
         STOPPED/DESTROYED. `rt` is the run `kill` ended; if another path already cleaned it up, or a new
         run began meanwhile, the domain is not running as far as this destroy is concerned."""
         if obj.runtime.get("qemu") is not rt or not obj.is_active():
-            raise VirtError(ErrorCode.OPERATION_INVALID, "domain is not running", domain=ErrorDomain.DOMAIN)
+            raise not_running()
         if rt.monitor is not None:
             # QEMU announced its SIGTERM with a SHUTDOWN before hanging up: let the pump hand it over
             await rt.monitor.wait_peer_gone(KILL_WAIT)
